@@ -1,0 +1,16 @@
+/*
+ * ingress - the ingress role.  For now it runs the shared skeleton only: it
+ * heartbeats, reloads, and answers pings on its links; the issues that
+ * build the role add its work through these callbacks.
+ */
+#include "daemons/skeleton.h"
+
+static const struct role_ops ingress_ops = {
+	.role = ROLE_INGRESS,
+};
+
+int
+main(int argc, char **argv)
+{
+	return role_main(argc, argv, &ingress_ops);
+}

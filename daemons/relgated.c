@@ -1,0 +1,767 @@
+/*
+ * relgated - the supervisor.
+ *
+ * Owns: config load and validation, the shm segment, the LMDB environment's
+ * creation, the pidfile, and the lifecycle of every child in RG_CHILDREN
+ * (fork+exec, restart with backoff, reload, drain).  Never initialises
+ * nng, libevent threads, an LMDB env that stays open, or a random
+ * generator: it forks for its whole life, and children exec their own
+ * binary so each starts clean.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "conf/config.h"
+#include "daemons/skeleton.h"
+#include "proto/link.h"
+#include "shm/shm.h"
+#include "store/store.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define DEFAULT_CONFIG RG_SYSCONFDIR "/relgate/relgate.json"
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 30000
+#define HEALTHY_RESET_MS 60000
+#define TICK_MS 100
+
+struct child {
+	enum rg_role role;
+	unsigned instance;
+	unsigned slot;
+	pid_t pid;
+	uint64_t spawned_ms;  /* monotonic */
+	uint64_t backoff_ms;  /* last delay used; 0 = none */
+	struct event *restart;
+};
+
+static struct {
+	const char *config_path;
+	unsigned load_flags;
+	int foreground;
+	struct config *cfg;
+	struct shm_seg shm;
+	struct shm_proc *self;
+	struct event_base *base;
+	struct event *drain;
+	char libexec[PATH_MAX];
+	char *effective;
+	char *pidfile;
+	int pidfd;
+	int stopping;
+	int notified_ready;
+	uint64_t gen;
+	struct child kids[SHM_MAX_PROCS];
+	unsigned nkids;
+} sv = { .pidfd = -1 };
+
+/* sd_notify - systemd's notify protocol: one datagram, no library. */
+static void
+sd_notify(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa;
+	size_t n;
+	int fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@'))
+		return;
+	n = strlen(path);
+	if (n >= sizeof(sa.sun_path))
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, n);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0';
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL,
+		(struct sockaddr *)&sa,
+		(socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0)
+		log_warn("sd_notify %s failed: %s", state, strerror(errno));
+	close(fd);
+}
+
+static enum log_level
+level_of(const char *name)
+{
+	if (strcmp(name, "error") == 0)
+		return LOG_LVL_ERR;
+	if (strcmp(name, "warn") == 0)
+		return LOG_LVL_WARN;
+	if (strcmp(name, "debug") == 0)
+		return LOG_LVL_DEBUG;
+	return LOG_LVL_INFO;
+}
+
+/* publish_config - effective file for children + redacted shm copy. */
+static int
+publish_config(struct config *cfg, uint64_t gen)
+{
+	json_t *j;
+	char *text;
+	int rc;
+
+	if (config_write_effective(cfg, sv.effective) != 0) {
+		log_err("cannot write %s: %s", sv.effective, strerror(errno));
+		return -1;
+	}
+	j = config_to_json(cfg, 1);
+	text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(j);
+	if (text == NULL)
+		return -1;
+	rc = shm_config_publish(&sv.shm, text, gen);
+	if (rc != 0)
+		log_err("config snapshot of %zu bytes does not fit in shm",
+		    strlen(text));
+	free(text);
+	SHM_STORE(&sv.self->config_gen, gen);
+	return rc;
+}
+
+static const char *
+kid_name(const struct child *k, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s.%u", role_name(k->role), k->instance);
+	return buf;
+}
+
+static void spawn(struct child *k);
+
+static void
+on_restart(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	if (!sv.stopping)
+		spawn(arg);
+}
+
+/* spawn - fork and exec one child into its slot. */
+static void
+spawn(struct child *k)
+{
+	struct shm_proc *p = shm_proc(&sv.shm, k->slot);
+	char path[PATH_MAX + 32], slot[16], inst[16], name[48];
+	char *argv[9];
+	int argc = 0;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/%s", sv.libexec,
+	    role_binary(k->role));
+	snprintf(slot, sizeof(slot), "%u", k->slot);
+	snprintf(inst, sizeof(inst), "%u", k->instance);
+	argv[argc++] = path;
+	argv[argc++] = "-c";
+	argv[argc++] = sv.effective;
+	argv[argc++] = "-s";
+	argv[argc++] = slot;
+	argv[argc++] = "-i";
+	argv[argc++] = inst;
+	if (!sv.foreground)
+		argv[argc++] = "-S";
+	argv[argc] = NULL;
+
+	SHM_STORE(&p->ever_ready, 0);
+	SHM_STORE(&p->ready_at, 0);
+	SHM_STORE(&p->heartbeat_at, 0);
+	SHM_STORE(&p->next_start_at, 0);
+	SHM_STORE(&p->state, SHM_STATE_STARTING);
+	SHM_STORE(&p->started_at, now_ms());
+	pid = fork();
+	if (pid < 0) {
+		log_err("fork for %s: %s", kid_name(k, name, sizeof(name)),
+		    strerror(errno));
+		SHM_STORE(&p->state, SHM_STATE_DEAD);
+		k->pid = 0;
+		return;
+	}
+	if (pid == 0) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		execv(path, argv);
+		fprintf(stderr, "relgated: exec %s: %s\n", path,
+		    strerror(errno));
+		_exit(127);
+	}
+	k->pid = pid;
+	k->spawned_ms = mono_ms();
+	SHM_STORE(&p->pid, (int32_t)pid);
+	log_info("started %s (pid %ld)", kid_name(k, name, sizeof(name)),
+	    (long)pid);
+}
+
+static struct child *
+kid_by_pid(pid_t pid)
+{
+	for (unsigned i = 0; i < sv.nkids; i++)
+		if (sv.kids[i].pid == pid)
+			return &sv.kids[i];
+	return NULL;
+}
+
+static unsigned
+kids_alive(void)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < sv.nkids; i++)
+		n += sv.kids[i].pid > 0;
+	return n;
+}
+
+/* obituary - one line per death, then the restart decision. */
+static void
+child_died(struct child *k, int status)
+{
+	struct shm_proc *p = shm_proc(&sv.shm, k->slot);
+	int ever_ready = (int)SHM_LOAD(&p->ever_ready);
+	uint64_t ready_at = SHM_LOAD(&p->ready_at);
+	uint64_t lived = mono_ms() - k->spawned_ms;
+	char name[48], how[64], *s;
+	long pid = (long)k->pid;
+	uint64_t delay;
+
+	shm_exit_str(status, how, sizeof(how));
+	kid_name(k, name, sizeof(name));
+	k->pid = 0;
+	SHM_STORE(&p->last_exit, (int32_t)status);
+	SHM_STORE(&p->pid, 0);
+	SHM_INC(&sv.self->counters.child_deaths);
+	if (sv.stopping) {
+		SHM_STORE(&p->state, SHM_STATE_DEAD);
+		log_info("%s (pid %ld) stopped: %s", name, pid, how);
+		return;
+	}
+	/* 100 ms doubling to 30 s; reset once it ran healthy for 60 s. */
+	if (ever_ready && ready_at && now_ms() - ready_at >= HEALTHY_RESET_MS)
+		k->backoff_ms = 0;
+	delay = k->backoff_ms ? k->backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (delay > BACKOFF_MAX_MS)
+		delay = BACKOFF_MAX_MS;
+	k->backoff_ms = delay;
+	SHM_STORE(&p->backoff_ms, delay);
+	SHM_STORE(&p->next_start_at, now_ms() + delay);
+	SHM_STORE(&p->state, SHM_STATE_BACKOFF);
+	s = ever_ready ? "" : ", never ready: throttled";
+	if (!ever_ready)
+		SHM_INC(&sv.self->counters.throttled);
+	log_warn("obituary: %s (pid %ld) died: %s after %llu ms%s; restart "
+		 "in %llu ms",
+	    name, pid, how,
+	    (unsigned long long)lived, s, (unsigned long long)delay);
+	{
+		struct timeval tv = { (time_t)(delay / 1000),
+			(suseconds_t)(delay % 1000) * 1000 };
+		event_add(k->restart, &tv);
+	}
+}
+
+static void
+reap(void)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		struct child *k = kid_by_pid(pid);
+
+		if (k == NULL)
+			continue;
+		if (!sv.stopping) {
+			SHM_INC(&sv.self->counters.child_restarts);
+			SHM_INC(&shm_proc(&sv.shm, k->slot)->restarts);
+		}
+		child_died(k, status);
+	}
+	if (sv.stopping && kids_alive() == 0)
+		event_base_loopbreak(sv.base);
+}
+
+static void
+warn_restart_knob(const char *key)
+{
+	log_warn("reload: %s changed; it takes effect at the next start",
+	    key);
+}
+
+/* reload - SIGHUP: validate, then publish and tell the children. */
+static void
+reload(void)
+{
+	char err[512];
+	struct config *next;
+
+	log_info("reloading %s", sv.config_path ? sv.config_path : "(none)");
+	sd_notify("RELOADING=1");
+	next = config_load(sv.config_path, sv.load_flags, err, sizeof(err));
+	if (next == NULL) {
+		SHM_INC(&sv.self->counters.reloads_failed);
+		log_err("reload refused, keeping generation %llu: %s",
+		    (unsigned long long)sv.gen, err);
+		sd_notify("READY=1");
+		return;
+	}
+	config_keep_restart_knobs(next, sv.cfg, warn_restart_knob);
+	if (publish_config(next, sv.gen + 1) != 0) {
+		SHM_INC(&sv.self->counters.reloads_failed);
+		log_err("reload refused: cannot publish; keeping generation "
+			"%llu",
+		    (unsigned long long)sv.gen);
+		config_free(next);
+		publish_config(sv.cfg, sv.gen);
+		sd_notify("READY=1");
+		return;
+	}
+	config_free(sv.cfg);
+	sv.cfg = next;
+	sv.gen++;
+	log_set_level(level_of(sv.cfg->log_level));
+	SHM_INC(&sv.self->counters.reloads_ok);
+	for (unsigned i = 0; i < sv.nkids; i++)
+		if (sv.kids[i].pid > 0)
+			kill(sv.kids[i].pid, SIGHUP);
+	log_info("config generation %llu published", (unsigned long long)sv.gen);
+	sd_notify("READY=1");
+}
+
+static void
+on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	char name[48];
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	for (unsigned i = 0; i < sv.nkids; i++) {
+		struct child *k = &sv.kids[i];
+
+		if (k->pid <= 0)
+			continue;
+		log_warn("%s (pid %ld) did not stop in time: SIGKILL",
+		    kid_name(k, name, sizeof(name)), (long)k->pid);
+		kill(k->pid, SIGKILL);
+	}
+}
+
+static void
+stop(int sig)
+{
+	struct timeval tv;
+	uint64_t ms = (uint64_t)sv.cfg->supervisor_drain_timeout_ms;
+
+	if (sv.stopping)
+		return;
+	sv.stopping = 1;
+	sd_notify("STOPPING=1");
+	log_info("%s: stopping %u children (drain timeout %llu ms)",
+	    sigabbrev_np(sig), kids_alive(), (unsigned long long)ms);
+	SHM_STORE(&sv.self->state, SHM_STATE_STOPPING);
+	for (unsigned i = 0; i < sv.nkids; i++) {
+		struct child *k = &sv.kids[i];
+
+		event_del(k->restart);
+		if (k->pid > 0) {
+			SHM_STORE(&shm_proc(&sv.shm, k->slot)->state,
+			    SHM_STATE_STOPPING);
+			kill(k->pid, SIGTERM);
+		} else {
+			SHM_STORE(&shm_proc(&sv.shm, k->slot)->state,
+			    SHM_STATE_DEAD);
+		}
+	}
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(sv.drain, &tv);
+	if (kids_alive() == 0)
+		event_base_loopbreak(sv.base);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	(void)arg;
+	switch (sig) {
+	case SIGCHLD:
+		reap();
+		break;
+	case SIGHUP:
+		if (!sv.stopping)
+			reload();
+		break;
+	default:
+		stop((int)sig);
+		break;
+	}
+}
+
+/* on_tick - readiness, start timeouts, stale heartbeats, backoff reset. */
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t now = now_ms(), mono = mono_ms();
+	unsigned ready = 0;
+	char name[48];
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	SHM_STORE(&sv.self->heartbeat_at, now);
+	if (sv.stopping)
+		return;
+	for (unsigned i = 0; i < sv.nkids; i++) {
+		struct child *k = &sv.kids[i];
+		struct shm_proc *p = shm_proc(&sv.shm, k->slot);
+		uint32_t st = __atomic_load_n(&p->state, __ATOMIC_ACQUIRE);
+		uint64_t hb = SHM_LOAD(&p->heartbeat_at);
+
+		if (k->pid <= 0)
+			continue;
+		if (st == SHM_STATE_READY) {
+			ready++;
+			if (k->backoff_ms &&
+			    now - SHM_LOAD(&p->ready_at) >= HEALTHY_RESET_MS) {
+				k->backoff_ms = 0;
+				SHM_STORE(&p->backoff_ms, 0);
+			}
+			if (hb && now > hb &&
+			    now - hb > (uint64_t)sv.cfg
+					   ->supervisor_heartbeat_timeout_ms) {
+				log_err("%s (pid %ld) heartbeat is %llu ms "
+					"old: SIGKILL",
+				    kid_name(k, name, sizeof(name)),
+				    (long)k->pid,
+				    (unsigned long long)(now - hb));
+				SHM_INC(&sv.self->counters.heartbeat_kills);
+				kill(k->pid, SIGKILL);
+			}
+		} else if (st == SHM_STATE_STARTING &&
+		    mono - k->spawned_ms >
+			(uint64_t)sv.cfg->supervisor_start_timeout_ms) {
+			log_err("%s (pid %ld) not ready after %lld ms: SIGKILL",
+			    kid_name(k, name, sizeof(name)), (long)k->pid,
+			    (long long)sv.cfg->supervisor_start_timeout_ms);
+			SHM_INC(&sv.self->counters.start_timeouts);
+			kill(k->pid, SIGKILL);
+		}
+	}
+	if (!sv.notified_ready && ready == sv.nkids) {
+		sv.notified_ready = 1;
+		log_info("all %u children ready", sv.nkids);
+		sd_notify("READY=1");
+	}
+}
+
+/* find_libexec - where the role binaries are. */
+static void
+find_libexec(void)
+{
+	char self[PATH_MAX], probe[PATH_MAX + 32];
+	ssize_t n;
+
+	if (sv.cfg->libexec_dir[0] != '\0') {
+		strlcpy_rg(sv.libexec, sv.cfg->libexec_dir,
+		    sizeof(sv.libexec));
+		return;
+	}
+	strlcpy_rg(sv.libexec, RG_PKGLIBEXECDIR, sizeof(sv.libexec));
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return;
+	self[n] = '\0';
+	if (strrchr(self, '/') != NULL)
+		*strrchr(self, '/') = '\0';
+	snprintf(probe, sizeof(probe), "%s/%s", self,
+	    role_binary(ROLE_INGRESS));
+	if (access(probe, X_OK) == 0)
+		strlcpy_rg(sv.libexec, self, sizeof(sv.libexec));
+}
+
+static void
+take_pidfile(void)
+{
+	char buf[32];
+	int n;
+
+	sv.pidfile = xasprintf("%s/relgated.pid", sv.cfg->run_dir);
+	sv.pidfd = open(sv.pidfile, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (sv.pidfd < 0)
+		fatal("cannot open pidfile %s", sv.pidfile);
+	if (flock(sv.pidfd, LOCK_EX | LOCK_NB) != 0) {
+		n = (int)pread(sv.pidfd, buf, sizeof(buf) - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		fatalx("another relgated is running with run_dir %s (pid %s)",
+		    sv.cfg->run_dir, buf);
+	}
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(sv.pidfd, 0) != 0 || pwrite(sv.pidfd, buf, (size_t)n, 0)
+	    != n)
+		fatal("cannot write pidfile %s", sv.pidfile);
+}
+
+static void
+daemonize(void)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid < 0)
+		fatal("fork");
+	if (pid > 0)
+		_exit(0);
+	setsid();
+	pid = fork();
+	if (pid < 0)
+		fatal("fork");
+	if (pid > 0)
+		_exit(0);
+	if (chdir("/") != 0)
+		fatal("chdir /");
+	fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+}
+
+/* plan_children - lay out the process table: slot 0 is relgated. */
+static void
+plan_children(void)
+{
+	unsigned slot = 1;
+
+	for (unsigned r = 0; r < ROLE_COUNT; r++) {
+		unsigned n = role_instances(sv.cfg, r);
+
+		for (unsigned i = 0; i < n; i++) {
+			struct child *k = &sv.kids[sv.nkids++];
+			struct shm_proc *p = shm_proc(&sv.shm, slot);
+
+			if (slot >= shm_proc_count(&sv.shm))
+				fatalx("too many children for the process "
+				       "table (%u)",
+				    shm_proc_count(&sv.shm));
+			k->role = r;
+			k->instance = i;
+			k->slot = slot++;
+			k->restart = evtimer_new(sv.base, on_restart, k);
+			p->role = r;
+			p->instance = i;
+			p->last_exit = -1;
+			p->state = SHM_STATE_STARTING;
+		}
+	}
+}
+
+static void
+check_binaries(void)
+{
+	for (unsigned r = 0; r < ROLE_COUNT; r++) {
+		char path[PATH_MAX + 32];
+
+		if (role_instances(sv.cfg, r) == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", sv.libexec,
+		    role_binary(r));
+		if (access(path, X_OK) != 0)
+			fatal("role binary %s", path);
+	}
+}
+
+static void
+cleanup(void)
+{
+	for (unsigned i = 0; i < sv.nkids; i++) {
+		const struct child *k = &sv.kids[i];
+		char addr[256];
+
+		if (link_addr(addr, sizeof(addr), sv.cfg->run_dir, k->role,
+			k->instance) == 0 &&
+		    strncmp(addr, "ipc://", 6) == 0)
+			unlink(addr + 6);
+		event_free(sv.kids[i].restart);
+	}
+	shm_detach(&sv.shm);
+	shm_remove(sv.cfg->shm_name);
+	unlink(sv.effective);
+	unlink(sv.pidfile);
+	close(sv.pidfd);
+}
+
+static void
+usage(int code)
+{
+	fprintf(code ? stderr : stdout,
+	    "usage: relgated [-f] [-c FILE] [-t] [--help-config[=markdown]]\n"
+	    "  -f             stay in the foreground, log to stderr\n"
+	    "  -c FILE        configuration file (default %s)\n"
+	    "  -t             check the configuration and exit\n"
+	    "  --help-config  list every setting, its environment name, "
+	    "default and range\n",
+	    DEFAULT_CONFIG);
+	exit(code);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help-config", optional_argument, NULL, 'H' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct event *ev[4], *tick;
+	static const int sigs[4] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
+	struct timeval tv = { 0, TICK_MS * 1000 };
+	int opt, test_only = 0;
+	char err[512];
+
+	log_init("relgated", 0);
+	sv.load_flags = CONFIG_FILE_OPTIONAL;
+	while ((opt = getopt_long(argc, argv, "fc:th", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'f':
+			sv.foreground = 1;
+			break;
+		case 'c':
+			sv.config_path = optarg;
+			sv.load_flags = 0;
+			break;
+		case 't':
+			test_only = 1;
+			break;
+		case 'H':
+			config_help(stdout,
+			    optarg && strcmp(optarg, "markdown") == 0);
+			return 0;
+		case 'h':
+			usage(0);
+			break;
+		default:
+			usage(2);
+		}
+	}
+	if (optind != argc)
+		usage(2);
+	if (sv.config_path == NULL)
+		sv.config_path = DEFAULT_CONFIG;
+
+	sv.cfg = config_load(sv.config_path, sv.load_flags, err, sizeof(err));
+	if (test_only) {
+		if (sv.cfg == NULL) {
+			fprintf(stderr, "relgated: %s\n", err);
+			return 1;
+		}
+		printf("relgated: configuration %s is ok\n", sv.config_path);
+		return 0;
+	}
+	if (sv.cfg == NULL)
+		fatalx("%s", err);
+	log_set_level(level_of(sv.cfg->log_level));
+	if (!shm_name_valid(sv.cfg->shm_name))
+		fatalx("config: shm.name: \"%s\" must look like /name",
+		    sv.cfg->shm_name);
+	find_libexec();
+	check_binaries();
+
+	if (!sv.foreground) {
+		daemonize();
+		log_init("relgated", 1);
+	}
+	umask(027);
+	if (mkdir_p(sv.cfg->run_dir, 0750) != 0)
+		fatal("cannot create run_dir %s", sv.cfg->run_dir);
+	if (mkdir_p(sv.cfg->state_dir, 0750) != 0)
+		fatal("cannot create state_dir %s", sv.cfg->state_dir);
+	take_pidfile();
+	sv.effective = xasprintf("%s/effective.json", sv.cfg->run_dir);
+
+	{
+		struct store *st;
+
+		if (store_open(&st, sv.cfg->state_dir,
+			(uint64_t)sv.cfg->store_map_size_mb << 20,
+			STORE_CREATE, NULL, err, sizeof(err)) != STORE_OK)
+			fatalx("%s", err);
+		store_close(st); /* an MDB_env must not cross fork() */
+	}
+	if (shm_create(&sv.shm, sv.cfg->shm_name, err, sizeof(err)) != 0)
+		fatalx("%s", err);
+	sv.self = shm_proc(&sv.shm, 0);
+	sv.self->role = ROLE_SUPERVISOR;
+	sv.self->instance = 0;
+	sv.self->pid = getpid();
+	sv.self->last_exit = -1;
+	sv.self->started_at = now_ms();
+	sv.self->heartbeat_at = now_ms();
+	sv.self->ever_ready = 1;
+	sv.self->ready_at = now_ms();
+	sv.self->state = SHM_STATE_READY;
+	sv.gen = 1;
+	if (publish_config(sv.cfg, sv.gen) != 0) {
+		shm_remove(sv.cfg->shm_name);
+		fatalx("cannot publish the configuration");
+	}
+
+	sv.base = event_base_new();
+	if (sv.base == NULL)
+		fatalx("cannot create the event loop");
+	for (int i = 0; i < 4; i++) {
+		ev[i] = evsignal_new(sv.base, sigs[i], on_signal, NULL);
+		if (ev[i] == NULL || evsignal_add(ev[i], NULL) != 0)
+			fatalx("cannot catch signal %d", sigs[i]);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	tick = event_new(sv.base, -1, EV_PERSIST, on_tick, NULL);
+	sv.drain = evtimer_new(sv.base, on_drain_timeout, NULL);
+	if (tick == NULL || sv.drain == NULL || event_add(tick, &tv) != 0)
+		fatalx("cannot set up timers");
+	plan_children();
+	shm_publish_ready(&sv.shm);
+	log_info("relgated %s starting %u children (shm %s, state %s, run %s)",
+	    RG_VERSION, sv.nkids, sv.cfg->shm_name, sv.cfg->state_dir,
+	    sv.cfg->run_dir);
+	for (unsigned i = 0; i < sv.nkids; i++)
+		spawn(&sv.kids[i]);
+
+	event_base_loop(sv.base, EVLOOP_NO_EXIT_ON_EMPTY);
+
+	reap();
+	log_info("all children stopped; removing %s and %s",
+	    sv.cfg->shm_name, sv.cfg->run_dir);
+	cleanup();
+	for (int i = 0; i < 4; i++)
+		event_free(ev[i]);
+	event_free(tick);
+	event_free(sv.drain);
+	event_base_free(sv.base);
+	config_free(sv.cfg);
+	free(sv.effective);
+	free(sv.pidfile);
+	return 0;
+}

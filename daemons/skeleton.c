@@ -1,0 +1,452 @@
+/*
+ * skeleton - see skeleton.h.  Everything a role process does that is not
+ * the role's own business: start-up, heartbeat, reload, pings, shutdown.
+ * Must never block its event loop.
+ */
+#include "daemons/skeleton.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "util/log.h"
+#include "util/util.h"
+
+#define PING_TIMEOUT_MS 1000
+#define PING_MAX_REQS 8
+#define PING_MAX_PEERS 80
+
+/* --- the process graph --------------------------------------------------*/
+
+struct child_def {
+	enum rg_role role;
+	unsigned fixed;
+	int knob;
+	enum restart_policy policy;
+};
+
+static const struct child_def children[] = {
+#define CHILD_DEF(r, fixed, knob, policy) { ROLE_##r, fixed, knob, policy },
+	RG_CHILDREN(CHILD_DEF)
+#undef CHILD_DEF
+};
+
+static const struct {
+	enum rg_role from, to;
+} links[] = {
+#define LINK_DEF(f, t) { ROLE_##f, ROLE_##t },
+	RG_LINKS(LINK_DEF)
+#undef LINK_DEF
+};
+
+unsigned
+role_instances(const struct config *cfg, enum rg_role role)
+{
+	for (size_t i = 0; i < RG_NELEM(children); i++) {
+		const struct child_def *c = &children[i];
+		int64_t n;
+
+		if (c->role != role)
+			continue;
+		if (c->knob < 0)
+			return c->fixed;
+		n = *(const int64_t *)((const char *)cfg +
+		    config_knobs[c->knob].offset);
+		if (n == 0) {
+			long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+			n = cpus > 0 ? cpus : 1;
+			if (n > 32)
+				n = 32;
+		}
+		return (unsigned)n;
+	}
+	return 0;
+}
+
+enum restart_policy
+role_restart_policy(enum rg_role role)
+{
+	for (size_t i = 0; i < RG_NELEM(children); i++)
+		if (children[i].role == role)
+			return children[i].policy;
+	return RESTART_ALWAYS;
+}
+
+int
+role_links_to(enum rg_role from, enum rg_role to)
+{
+	for (size_t i = 0; i < RG_NELEM(links); i++)
+		if (links[i].from == from && links[i].to == to)
+			return 1;
+	return 0;
+}
+
+/* --- pings ---------------------------------------------------------------*/
+
+struct ping_peer {
+	uint8_t role, instance, ok;
+	uint32_t rtt_us;
+};
+
+struct ping_req {
+	int active;
+	uint64_t nonce;
+	uint64_t deadline_ms;
+	char reply_to[128];
+	unsigned npeers, answered;
+	struct ping_peer peers[PING_MAX_PEERS];
+};
+
+static struct ping_req ping_reqs[PING_MAX_REQS];
+
+static void
+ping_report(struct role_ctx *ctx, struct ping_req *pr)
+{
+	struct proto_msg m;
+
+	for (unsigned i = 0; i < pr->npeers; i++) {
+		struct ping_peer *p = &pr->peers[i];
+
+		if (!p->ok)
+			SHM_INC(&ctx->self->counters.pings_failed);
+		memset(&m, 0, sizeof(m));
+		m.type = PROTO_T_PING_REPORT;
+		m.u.ping_report.nonce = pr->nonce;
+		m.u.ping_report.peer_role = p->role;
+		m.u.ping_report.peer_instance = p->instance;
+		m.u.ping_report.ok = p->ok;
+		m.u.ping_report.rtt_us = p->rtt_us;
+		link_send_addr(ctx->link, pr->reply_to, &m);
+	}
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_T_PING_REPORT;
+	m.u.ping_report.nonce = pr->nonce;
+	m.u.ping_report.peer_role = (uint8_t)ctx->role;
+	m.u.ping_report.peer_instance = (uint8_t)ctx->instance;
+	m.u.ping_report.ok = 1;
+	m.u.ping_report.last = 1;
+	link_send_addr(ctx->link, pr->reply_to, &m);
+	pr->active = 0;
+}
+
+/* ping_start - a client asked us to ping every peer of our links. */
+static void
+ping_start(struct role_ctx *ctx, const struct proto_ping_req *req)
+{
+	struct ping_req *pr = NULL;
+	uint64_t sent = mono_us();
+
+	for (unsigned i = 0; i < PING_MAX_REQS; i++)
+		if (!ping_reqs[i].active) {
+			pr = &ping_reqs[i];
+			break;
+		}
+	if (pr == NULL || req->reply_to.len >= sizeof(pr->reply_to)) {
+		log_warn("ping request dropped: too many in flight");
+		return;
+	}
+	memset(pr, 0, sizeof(*pr));
+	pr->active = 1;
+	pr->nonce = req->nonce;
+	pr->deadline_ms = mono_ms() + PING_TIMEOUT_MS;
+	memcpy(pr->reply_to, req->reply_to.p, req->reply_to.len);
+	for (unsigned to = 0; to < ROLE_COUNT; to++) {
+		unsigned n;
+
+		if (!role_links_to(ctx->role, to))
+			continue;
+		n = role_instances(ctx->cfg, to);
+		for (unsigned i = 0; i < n && pr->npeers < PING_MAX_PEERS;
+		     i++) {
+			struct proto_msg m;
+
+			pr->peers[pr->npeers++] = (struct ping_peer){
+				.role = (uint8_t)to, .instance = (uint8_t)i
+			};
+			memset(&m, 0, sizeof(m));
+			m.type = PROTO_T_PING;
+			m.u.ping.nonce = pr->nonce;
+			m.u.ping.sent_us = sent;
+			m.u.ping.reply_to =
+			    proto_str_from(link_my_addr(ctx->link));
+			link_send(ctx->link, to, i, &m);
+		}
+	}
+	if (pr->npeers == 0)
+		ping_report(ctx, pr);
+}
+
+static void
+ping_pong(struct role_ctx *ctx, const struct proto_msg *m)
+{
+	for (unsigned r = 0; r < PING_MAX_REQS; r++) {
+		struct ping_req *pr = &ping_reqs[r];
+
+		if (!pr->active || pr->nonce != m->u.pong.nonce)
+			continue;
+		for (unsigned i = 0; i < pr->npeers; i++) {
+			struct ping_peer *p = &pr->peers[i];
+
+			if (p->ok || p->role != m->src_role ||
+			    p->instance != m->src_instance)
+				continue;
+			p->ok = 1;
+			p->rtt_us = (uint32_t)(mono_us() - m->u.pong.sent_us);
+			if (++pr->answered == pr->npeers)
+				ping_report(ctx, pr);
+			return;
+		}
+	}
+}
+
+static void
+ping_expire(struct role_ctx *ctx)
+{
+	uint64_t now = mono_ms();
+
+	for (unsigned r = 0; r < PING_MAX_REQS; r++)
+		if (ping_reqs[r].active && ping_reqs[r].deadline_ms <= now)
+			ping_report(ctx, &ping_reqs[r]);
+}
+
+/* --- the loop ------------------------------------------------------------*/
+
+static struct role_ctx the_ctx;
+
+static void
+on_message(void *arg, const struct proto_msg *m)
+{
+	struct role_ctx *ctx = arg;
+
+	switch (m->type) {
+	case PROTO_T_PING_REQ:
+		ping_start(ctx, &m->u.ping_req);
+		break;
+	case PROTO_T_PING: {
+		struct proto_msg r;
+		char addr[160];
+
+		if (m->u.ping.reply_to.len >= sizeof(addr))
+			break;
+		memcpy(addr, m->u.ping.reply_to.p, m->u.ping.reply_to.len);
+		addr[m->u.ping.reply_to.len] = '\0';
+		memset(&r, 0, sizeof(r));
+		r.type = PROTO_T_PONG;
+		r.u.pong.nonce = m->u.ping.nonce;
+		r.u.pong.sent_us = m->u.ping.sent_us;
+		if (link_send_addr(ctx->link, addr, &r) == LINK_OK)
+			SHM_INC(&ctx->self->counters.pings_answered);
+		break;
+	}
+	case PROTO_T_PONG:
+		ping_pong(ctx, m);
+		break;
+	default:
+		if (ctx->ops->on_message != NULL)
+			ctx->ops->on_message(ctx, m);
+		break;
+	}
+}
+
+static void
+heartbeat(struct role_ctx *ctx)
+{
+	SHM_STORE(&ctx->self->heartbeat_at, now_ms());
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct role_ctx *ctx = arg;
+
+	(void)fd;
+	(void)what;
+	heartbeat(ctx);
+	ping_expire(ctx);
+	if (ctx->ops->on_timer != NULL)
+		ctx->ops->on_timer(ctx);
+}
+
+static void
+reload(struct role_ctx *ctx)
+{
+	char err[512];
+	uint64_t gen = __atomic_load_n(&ctx->shm.hdr->config_gen,
+	    __ATOMIC_ACQUIRE);
+	struct config *next, *old = ctx->cfg;
+
+	next = config_load(ctx->config_path, CONFIG_NO_ENV, err, sizeof(err));
+	if (next == NULL) {
+		log_err("reload refused, keeping the running config: %s",
+		    err);
+		SHM_INC(&ctx->self->counters.reloads_failed);
+		return;
+	}
+	config_keep_restart_knobs(next, old, NULL);
+	ctx->cfg = next;
+	if (ctx->ops->on_reload != NULL)
+		ctx->ops->on_reload(ctx, old);
+	config_free(old);
+	SHM_STORE(&ctx->self->config_gen, gen);
+	SHM_INC(&ctx->self->counters.reloads_ok);
+	log_info("reloaded config generation %llu", (unsigned long long)gen);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct role_ctx *ctx = arg;
+
+	(void)what;
+	if (sig == SIGHUP)
+		reload(ctx);
+	else
+		role_stop(ctx);
+}
+
+void
+role_stop(struct role_ctx *ctx)
+{
+	SHM_STORE(&ctx->self->state, SHM_STATE_STOPPING);
+	event_base_loopbreak(ctx->base);
+}
+
+static void
+usage(const char *prog)
+{
+	fprintf(stderr,
+	    "usage: %s -c EFFECTIVE_CONFIG -s SLOT -i INSTANCE [-S]\n"
+	    "(started by relgated; not meant to be run by hand)\n",
+	    prog);
+	exit(2);
+}
+
+static unsigned
+parse_uint(const char *s, const char *prog)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || end == s || v > 255)
+		usage(prog);
+	return (unsigned)v;
+}
+
+int
+role_main(int argc, char **argv, const struct role_ops *ops)
+{
+	struct role_ctx *ctx = &the_ctx;
+	struct event *ev_term, *ev_int, *ev_hup, *ev_tick;
+	struct timeval one_s = { 1, 0 };
+	char ident[48], err[512];
+	int opt, to_syslog = 0, have_slot = 0, have_inst = 0;
+	uint64_t gen;
+
+	ctx->ops = ops;
+	ctx->role = ops->role;
+	while ((opt = getopt(argc, argv, "c:s:i:S")) != -1) {
+		switch (opt) {
+		case 'c':
+			ctx->config_path = optarg;
+			break;
+		case 's':
+			ctx->slot = parse_uint(optarg, argv[0]);
+			have_slot = 1;
+			break;
+		case 'i':
+			ctx->instance = parse_uint(optarg, argv[0]);
+			have_inst = 1;
+			break;
+		case 'S':
+			to_syslog = 1;
+			break;
+		default:
+			usage(argv[0]);
+		}
+	}
+	if (ctx->config_path == NULL || !have_slot || !have_inst)
+		usage(argv[0]);
+	snprintf(ident, sizeof(ident), "%s.%u", role_name(ctx->role),
+	    ctx->instance);
+	log_init(ident, to_syslog);
+
+	/* Die with the supervisor: no stray children. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() == 1)
+		fatalx("supervisor already gone");
+	signal(SIGPIPE, SIG_IGN);
+
+	ctx->cfg = config_load(ctx->config_path, CONFIG_NO_ENV, err,
+	    sizeof(err));
+	if (ctx->cfg == NULL)
+		fatalx("%s", err);
+	if (shm_attach(&ctx->shm, ctx->cfg->shm_name, 1, err, sizeof(err)))
+		fatalx("%s", err);
+	gen = __atomic_load_n(&ctx->shm.hdr->config_gen, __ATOMIC_ACQUIRE);
+	ctx->self = shm_proc(&ctx->shm, ctx->slot);
+	if (ctx->self == NULL || SHM_LOAD(&ctx->self->role) != ctx->role ||
+	    SHM_LOAD(&ctx->self->instance) != ctx->instance)
+		fatalx("process slot %u is not %s.%u", ctx->slot, ident,
+		    ctx->instance);
+	SHM_STORE(&ctx->self->pid, (int32_t)getpid());
+	heartbeat(ctx);
+
+	if (store_open(&ctx->store, ctx->cfg->state_dir,
+		(uint64_t)ctx->cfg->store_map_size_mb << 20, 0,
+		&ctx->self->counters.store, err, sizeof(err)) != STORE_OK)
+		fatalx("%s", err);
+
+	ctx->base = event_base_new();
+	if (ctx->base == NULL)
+		fatalx("cannot create the event loop");
+	ev_term = evsignal_new(ctx->base, SIGTERM, on_signal, ctx);
+	ev_int = evsignal_new(ctx->base, SIGINT, on_signal, ctx);
+	ev_hup = evsignal_new(ctx->base, SIGHUP, on_signal, ctx);
+	ev_tick = event_new(ctx->base, -1, EV_PERSIST, on_tick, ctx);
+	if (!ev_term || !ev_int || !ev_hup || !ev_tick ||
+	    evsignal_add(ev_term, NULL) || evsignal_add(ev_int, NULL) ||
+	    evsignal_add(ev_hup, NULL) || event_add(ev_tick, &one_s))
+		fatalx("cannot set up signals and timers");
+
+	ctx->link = link_open(ctx->base, ctx->cfg->run_dir, ctx->role,
+	    ctx->instance, on_message, ctx, &ctx->self->counters.link);
+	if (ctx->link == NULL)
+		fatalx("cannot open the message inbox");
+
+	if (ops->init != NULL && ops->init(ctx) != 0)
+		fatalx("role initialisation failed");
+
+	SHM_STORE(&ctx->self->config_gen, gen);
+	SHM_STORE(&ctx->self->ready_at, now_ms());
+	SHM_STORE(&ctx->self->ever_ready, 1);
+	__atomic_store_n(&ctx->self->state, SHM_STATE_READY,
+	    __ATOMIC_RELEASE);
+	log_info("ready (pid %ld, config generation %llu)", (long)getpid(),
+	    (unsigned long long)gen);
+
+	event_base_loop(ctx->base, EVLOOP_NO_EXIT_ON_EMPTY);
+
+	log_info("stopping");
+	if (ops->on_exit != NULL)
+		ops->on_exit(ctx);
+	link_close(ctx->link);
+	store_close(ctx->store);
+	event_free(ev_term);
+	event_free(ev_int);
+	event_free(ev_hup);
+	event_free(ev_tick);
+	event_base_free(ctx->base);
+	shm_detach(&ctx->shm);
+	config_free(ctx->cfg);
+	return 0;
+}

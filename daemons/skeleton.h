@@ -1,0 +1,102 @@
+/*
+ * skeleton - the one main loop every relgate role runs.
+ *
+ * A role's main() hands a const struct role_ops to role_main(), which
+ * parses the command line the supervisor gives (-c FILE -s SLOT -i N),
+ * sets up logging, the config (the supervisor's validated effective file),
+ * signals, the role's own libevent base, its own LMDB env, its nng inbox
+ * and links, a heartbeat into its process-table slot, and exits cleanly on
+ * SIGTERM.  Pings along every link of RG_LINKS are answered here, so the
+ * whole process graph is testable before the roles do real work.
+ *
+ * Also declared here, once: the process graph.  RG_CHILDREN is the
+ * supervisor's table of children; RG_LINKS the directed nng links.
+ */
+#ifndef RG_SKELETON_H
+#define RG_SKELETON_H
+
+#include <stddef.h>
+
+#include "conf/config.h"
+#include "proto/link.h"
+#include "proto/roles.h"
+#include "shm/shm.h"
+#include "store/store.h"
+
+struct event_base;
+
+enum restart_policy {
+	RESTART_ALWAYS, /* restart with backoff whatever the exit */
+};
+
+/*
+ * RG_CHILD(ROLE, fixed_count, count_knob, policy): count_knob (a KNOB_
+ * id, or -1) overrides fixed_count; a knob value of 0 means "one per
+ * CPU".
+ */
+#define RG_CHILDREN(C)                                                    \
+	C(INGRESS, 0, KNOB_ingress_count, RESTART_ALWAYS)                 \
+	C(ADMISSION, 1, -1, RESTART_ALWAYS)                               \
+	C(PROVIDER, 1, KNOB_provider_count, RESTART_ALWAYS)               \
+	C(TOOL_WORKER, 2, KNOB_tool_worker_count, RESTART_ALWAYS)         \
+	C(MONITOR, 1, -1, RESTART_ALWAYS)
+
+/* RG_LINK(FROM, TO): FROM sends to every instance of TO (SPEC §1). */
+#define RG_LINKS(L)                                                       \
+	L(INGRESS, ADMISSION)                                             \
+	L(INGRESS, TOOL_WORKER)                                           \
+	L(INGRESS, MONITOR)                                               \
+	L(ADMISSION, INGRESS)                                             \
+	L(ADMISSION, PROVIDER)                                            \
+	L(ADMISSION, MONITOR)                                             \
+	L(PROVIDER, INGRESS)                                              \
+	L(PROVIDER, TOOL_WORKER)                                          \
+	L(PROVIDER, MONITOR)                                              \
+	L(TOOL_WORKER, PROVIDER)                                          \
+	L(TOOL_WORKER, MONITOR)
+
+/* role_instances - how many processes of role cfg asks for (0 if the
+ * role is not a child). */
+unsigned role_instances(const struct config *cfg, enum rg_role role);
+/* role_restart_policy - the policy of a child role. */
+enum restart_policy role_restart_policy(enum rg_role role);
+/* role_links_to - 1 if role `from` has a link to role `to`. */
+int role_links_to(enum rg_role from, enum rg_role to);
+
+struct role_ctx {
+	const struct role_ops *ops;
+	enum rg_role role;
+	unsigned instance;
+	unsigned slot;
+	const char *config_path;
+	struct config *cfg;
+	struct event_base *base;
+	struct shm_seg shm;
+	struct shm_proc *self;
+	struct store *store;
+	struct link_ctx *link;
+	void *priv; /* the role's own state */
+};
+
+struct role_ops {
+	enum rg_role role;
+	/* init - after the skeleton is set up, before "ready"; non-zero
+	 * aborts start-up (the supervisor restarts with backoff). */
+	int (*init)(struct role_ctx *ctx);
+	/* on_message - messages the skeleton does not handle itself. */
+	void (*on_message)(struct role_ctx *ctx, const struct proto_msg *m);
+	/* on_timer - once a second, after the heartbeat. */
+	void (*on_timer)(struct role_ctx *ctx);
+	/* on_reload - ctx->cfg is the new config; old is still valid. */
+	void (*on_reload)(struct role_ctx *ctx, const struct config *old);
+	/* on_exit - SIGTERM: release what the role holds. */
+	void (*on_exit)(struct role_ctx *ctx);
+};
+
+/* role_main - run a role until SIGTERM; returns the exit status. */
+int role_main(int argc, char **argv, const struct role_ops *ops);
+
+/* role_stop - leave the loop (as on SIGTERM). */
+void role_stop(struct role_ctx *ctx);
+
+#endif

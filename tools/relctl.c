@@ -1,0 +1,278 @@
+/*
+ * relctl - operator commands for a running relgate.
+ *   relctl [-c FILE] [--json] COMMAND ...
+ * Commands so far:
+ *   ping    ask every process to ping every peer on its nng links and
+ *           print each link's result; exit 0 only if all answered
+ *   reload  SIGHUP the supervisor (validate, publish, tell the children)
+ * The seeds' other operator commands arrive with the issues that build
+ * the state they read.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "conf/config.h"
+#include "proto/link.h"
+#include "shm/shm.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define DEFAULT_CONFIG RG_SYSCONFDIR "/relgate/relgate.json"
+#define PING_DEADLINE_MS 3000
+
+struct target {
+	uint8_t role, instance;
+	int done;
+};
+
+static struct {
+	struct config *cfg;
+	int json;
+	struct event_base *base;
+	struct link_ctx *link;
+	uint64_t nonce;
+	struct target targets[SHM_MAX_PROCS];
+	unsigned ntargets, ndone;
+	unsigned links_ok, links_failed;
+	json_t *out;
+} rc;
+
+static void
+usage(int code)
+{
+	fprintf(code ? stderr : stdout,
+	    "usage: relctl [-c FILE] [--json] COMMAND\n"
+	    "commands:\n"
+	    "  ping     ping every nng link of every process\n"
+	    "  reload   validate and apply the configuration (SIGHUP)\n");
+	exit(code);
+}
+
+static void
+on_report(void *arg, const struct proto_msg *m)
+{
+	const struct proto_ping_report *r = &m->u.ping_report;
+
+	(void)arg;
+	if (m->type != PROTO_T_PING_REPORT || r->nonce != rc.nonce)
+		return;
+	if (r->last) {
+		for (unsigned i = 0; i < rc.ntargets; i++) {
+			struct target *t = &rc.targets[i];
+
+			if (t->role == m->src_role &&
+			    t->instance == m->src_instance && !t->done) {
+				t->done = 1;
+				rc.ndone++;
+			}
+		}
+		if (rc.ndone == rc.ntargets)
+			event_base_loopbreak(rc.base);
+		return;
+	}
+	if (r->ok)
+		rc.links_ok++;
+	else
+		rc.links_failed++;
+	if (rc.json) {
+		json_t *o = json_object();
+
+		json_object_set_new(o, "from", json_sprintf("%s.%u",
+		    role_name(m->src_role), m->src_instance));
+		json_object_set_new(o, "to", json_sprintf("%s.%u",
+		    role_name(r->peer_role), r->peer_instance));
+		json_object_set_new(o, "ok", json_boolean(r->ok));
+		json_object_set_new(o, "rttUs", r->ok ?
+		    json_integer(r->rtt_us) : json_null());
+		json_array_append_new(rc.out, o);
+	} else {
+		char from[32], to[32];
+
+		snprintf(from, sizeof(from), "%s.%u", role_name(m->src_role),
+		    m->src_instance);
+		snprintf(to, sizeof(to), "%s.%u", role_name(r->peer_role),
+		    r->peer_instance);
+		if (r->ok)
+			printf("%-16s -> %-16s ok %u us\n", from, to,
+			    r->rtt_us);
+		else
+			printf("%-16s -> %-16s NO ANSWER\n", from, to);
+	}
+}
+
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	event_base_loopbreak(rc.base);
+}
+
+static int
+cmd_ping(void)
+{
+	struct shm_seg seg;
+	struct link_stats stats;
+	struct timeval tv = { PING_DEADLINE_MS / 1000,
+		(PING_DEADLINE_MS % 1000) * 1000 };
+	struct event *deadline;
+	char err[512];
+	int status = 0;
+
+	if (shm_attach(&seg, rc.cfg->shm_name, 0, err, sizeof(err)) != 0) {
+		fprintf(stderr, "relctl: %s\n", err);
+		return 2;
+	}
+	for (unsigned s = 1; s < shm_proc_count(&seg); s++) {
+		const struct shm_proc *p = shm_proc(&seg, s);
+
+		if (SHM_LOAD(&p->state) == SHM_STATE_UNUSED)
+			continue;
+		rc.targets[rc.ntargets++] = (struct target){
+			.role = (uint8_t)p->role,
+			.instance = (uint8_t)p->instance
+		};
+	}
+	shm_detach(&seg);
+	memset(&stats, 0, sizeof(stats));
+	rc.base = event_base_new();
+	rc.link = link_open(rc.base, rc.cfg->run_dir, ROLE_CLIENT,
+	    (unsigned)getpid(), on_report, NULL, &stats);
+	if (rc.base == NULL || rc.link == NULL) {
+		fprintf(stderr, "relctl: cannot open an inbox in %s\n",
+		    rc.cfg->run_dir);
+		return 2;
+	}
+	rc.nonce = ((uint64_t)getpid() << 32) ^ mono_us();
+	rc.out = json_array();
+	for (unsigned i = 0; i < rc.ntargets; i++) {
+		struct proto_msg m;
+
+		memset(&m, 0, sizeof(m));
+		m.type = PROTO_T_PING_REQ;
+		m.u.ping_req.nonce = rc.nonce;
+		m.u.ping_req.reply_to = proto_str_from(link_my_addr(rc.link));
+		link_send(rc.link, rc.targets[i].role, rc.targets[i].instance,
+		    &m);
+	}
+	deadline = evtimer_new(rc.base, on_deadline, NULL);
+	evtimer_add(deadline, &tv);
+	if (rc.ntargets > 0)
+		event_base_loop(rc.base, EVLOOP_NO_EXIT_ON_EMPTY);
+	for (unsigned i = 0; i < rc.ntargets; i++) {
+		if (rc.targets[i].done)
+			continue;
+		status = 1;
+		if (!rc.json)
+			printf("%s.%u did not answer\n",
+			    role_name(rc.targets[i].role),
+			    rc.targets[i].instance);
+	}
+	if (rc.links_failed || rc.ntargets == 0)
+		status = 1;
+	if (rc.json) {
+		json_t *o = json_pack("{s:o,s:i,s:i,s:i,s:i}", "links", rc.out,
+		    "linksOk", rc.links_ok, "linksFailed", rc.links_failed,
+		    "processes", rc.ntargets, "processesAnswered", rc.ndone);
+		char *s = json_dumps(o, JSON_INDENT(2));
+
+		printf("%s\n", s);
+		free(s);
+		json_decref(o);
+	} else {
+		printf("%u links ok, %u failed; %u of %u processes "
+		       "answered\n",
+		    rc.links_ok, rc.links_failed, rc.ndone, rc.ntargets);
+		json_decref(rc.out);
+	}
+	event_free(deadline);
+	link_close(rc.link);
+	event_base_free(rc.base);
+	return status;
+}
+
+static int
+cmd_reload(void)
+{
+	char *path = xasprintf("%s/relgated.pid", rc.cfg->run_dir);
+	FILE *f = fopen(path, "r");
+	long pid = 0;
+
+	if (f == NULL || fscanf(f, "%ld", &pid) != 1 || pid <= 1) {
+		fprintf(stderr, "relctl: no relgated pid in %s\n", path);
+		if (f)
+			fclose(f);
+		free(path);
+		return 2;
+	}
+	fclose(f);
+	free(path);
+	if (kill((pid_t)pid, SIGHUP) != 0) {
+		fprintf(stderr, "relctl: cannot signal relgated (pid %ld): "
+				"%s\n",
+		    pid, strerror(errno));
+		return 2;
+	}
+	printf("reload requested (relgated pid %ld); see relstat for the "
+	       "config generation\n",
+	    pid);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'J' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = NULL;
+	unsigned flags = 0;
+	char err[512];
+	int opt;
+
+	log_init("relctl", 0);
+	log_set_level(LOG_LVL_WARN);
+	while ((opt = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'J':
+			rc.json = 1;
+			break;
+		case 'h':
+			usage(0);
+			break;
+		default:
+			usage(2);
+		}
+	}
+	if (optind >= argc)
+		usage(2);
+	if (path == NULL) {
+		path = DEFAULT_CONFIG;
+		flags = CONFIG_FILE_OPTIONAL;
+	}
+	rc.cfg = config_load(path, flags, err, sizeof(err));
+	if (rc.cfg == NULL) {
+		fprintf(stderr, "relctl: %s\n", err);
+		return 2;
+	}
+	if (strcmp(argv[optind], "ping") == 0)
+		return cmd_ping();
+	if (strcmp(argv[optind], "reload") == 0)
+		return cmd_reload();
+	fprintf(stderr, "relctl: unknown command \"%s\"\n", argv[optind]);
+	usage(2);
+}

@@ -1,0 +1,326 @@
+/*
+ * relstat - attach read-only to relgate's shared memory and show it.
+ *
+ * Every name comes from the descriptor table in the segment, not from a
+ * compiled-in struct, so this relstat also reads a newer daemon's segment
+ * (as long as the layout version is not newer than it knows).
+ *   relstat [-n SHM_NAME] [-1 | -j] [-w MIN] [-l N]
+ * Default: a live view refreshed every second; -1 one-shot text; -j JSON.
+ * Exit 2 with one line when there is no segment or its layout is newer.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "shm/shm.h"
+#include "util/util.h"
+
+static volatile sig_atomic_t done;
+
+static void
+on_int(int sig)
+{
+	(void)sig;
+	done = 1;
+}
+
+static void
+usage(int code)
+{
+	fprintf(code ? stderr : stdout,
+	    "usage: relstat [-n SHM_NAME] [-1 | -j] [-w MINUTES] [-l LIMIT]\n"
+	    "  -n SHM_NAME  segment to attach (default /relgate)\n"
+	    "  -1           print once as text and exit\n"
+	    "  -j           print once as JSON and exit\n"
+	    "  -w MINUTES   window for event summaries\n"
+	    "  -l LIMIT     rows per section\n");
+	exit(code);
+}
+
+static long
+parse_pos(const char *s, const char *what)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || end == s || v < 1 || v > 100000) {
+		fprintf(stderr, "relstat: %s must be 1..100000, got \"%s\"\n",
+		    what, s);
+		exit(2);
+	}
+	return v;
+}
+
+/* enum_name - the idx-th name of a comma-separated list. */
+static const char *
+enum_name(const char *values, uint32_t idx, char *buf, size_t len)
+{
+	const char *p = values;
+
+	for (uint32_t i = 0; i < idx && p; i++) {
+		p = strchr(p, ',');
+		if (p)
+			p++;
+	}
+	if (p == NULL || *p == '\0') {
+		snprintf(buf, len, "%u", idx);
+		return buf;
+	}
+	snprintf(buf, len, "%.*s", (int)strcspn(p, ","), p);
+	return buf;
+}
+
+/* field_json - one described field of a slot as JSON. */
+static json_t *
+field_json(const struct shm_desc *d, const char *slot)
+{
+	const void *f = slot + d->offset;
+	char buf[64];
+	uint64_t u64;
+	uint32_t u32;
+	int32_t i32;
+
+	switch (d->type) {
+	case SHM_T_U32:
+		memcpy(&u32, f, 4);
+		return json_integer(u32);
+	case SHM_T_I32:
+		memcpy(&i32, f, 4);
+		return json_integer(i32);
+	case SHM_T_U64:
+	case SHM_T_COUNTER:
+		memcpy(&u64, f, 8);
+		return json_integer((json_int_t)u64);
+	case SHM_T_TIME_MS:
+		memcpy(&u64, f, 8);
+		return u64 ? json_integer((json_int_t)u64) : json_null();
+	case SHM_T_ROLE:
+	case SHM_T_STATE:
+		memcpy(&u32, f, 4);
+		return json_string(enum_name(d->values, u32, buf, sizeof(buf)));
+	case SHM_T_EXIT: {
+		const char *s;
+
+		memcpy(&i32, f, 4);
+		s = shm_exit_str(i32, buf, sizeof(buf));
+		return s ? json_string(s) : json_null();
+	}
+	default:
+		return json_null();
+	}
+}
+
+/* slot_used - slot 0 (the supervisor) and every slot whose described
+ * "state" field is not 0 ("unused"). */
+static int
+slot_used(const struct shm_desc *d, size_t nd, const char *slot, unsigned i)
+{
+	uint32_t state;
+
+	if (i == 0)
+		return 1;
+	for (size_t k = 0; k < nd; k++) {
+		if (strncmp(d[k].area, "proc", sizeof(d[k].area)) != 0 ||
+		    strncmp(d[k].name, "state", sizeof(d[k].name)) != 0)
+			continue;
+		memcpy(&state, slot + d[k].offset, 4);
+		return state != 0;
+	}
+	return 0;
+}
+
+static json_t *
+snapshot(const struct shm_seg *seg)
+{
+	const struct shm_area *pa = shm_area_by_name(seg, "proc");
+	const struct shm_header *h = seg->hdr;
+	json_t *root = json_object(), *hdr = json_object();
+	json_t *procs = json_array(), *areas = json_array(), *cfg;
+	const struct shm_desc *d;
+	char *text = xmalloc(SHM_CONFIG_MAX + 1);
+	uint64_t gen = 0;
+	size_t nd;
+
+	json_object_set_new(hdr, "segment", json_string(""));
+	json_object_set_new(hdr, "layoutVersion",
+	    json_integer(h->layout_version));
+	json_object_set_new(hdr, "size", json_integer((json_int_t)h->size));
+	json_object_set_new(hdr, "supervisorPid",
+	    json_integer(h->supervisor_pid));
+	json_object_set_new(hdr, "supervisorAlive",
+	    json_boolean(h->supervisor_pid > 0 &&
+		(kill(h->supervisor_pid, 0) == 0 || errno == EPERM)));
+	json_object_set_new(hdr, "startedAt",
+	    json_integer((json_int_t)h->started_at));
+	json_object_set_new(hdr, "configGeneration",
+	    json_integer((json_int_t)SHM_LOAD(&h->config_gen)));
+	json_object_set_new(hdr, "ready", json_boolean(shm_is_ready(seg)));
+	json_object_set_new(root, "header", hdr);
+
+	for (uint32_t i = 0; i < h->nareas && i < SHM_MAX_AREAS; i++) {
+		const struct shm_area *a = &h->areas[i];
+		json_t *o = json_object();
+
+		json_object_set_new(o, "name", json_stringn(a->name,
+		    strnlen(a->name, sizeof(a->name))));
+		json_object_set_new(o, "size", json_integer((json_int_t)a->size));
+		json_object_set_new(o, "doc", json_stringn(a->doc,
+		    strnlen(a->doc, sizeof(a->doc))));
+		json_array_append_new(areas, o);
+	}
+	json_object_set_new(root, "areas", areas);
+
+	d = shm_descs(seg, &nd);
+	for (uint32_t s = 0; pa != NULL && s < pa->count; s++) {
+		const char *slot;
+		json_t *o, *counters;
+
+		if (pa->offset + (uint64_t)(s + 1) * pa->stride > seg->size)
+			break;
+		slot = (const char *)seg->base + pa->offset +
+		    (size_t)s * pa->stride;
+		if (!slot_used(d, nd, slot, s))
+			continue;
+		o = json_object();
+		counters = json_object();
+		for (size_t k = 0; k < nd; k++) {
+			char name[sizeof(d[k].name) + 1];
+
+			if (strncmp(d[k].area, "proc", sizeof(d[k].area)) ||
+			    d[k].offset + 8 > pa->stride)
+				continue;
+			snprintf(name, sizeof(name), "%.*s",
+			    (int)sizeof(d[k].name), d[k].name);
+			json_object_set_new(d[k].type == SHM_T_COUNTER ?
+				counters : o,
+			    name, field_json(&d[k], slot));
+		}
+		json_object_set_new(o, "counters", counters);
+		json_array_append_new(procs, o);
+	}
+	json_object_set_new(root, "processes", procs);
+
+	if (shm_config_read(seg, text, SHM_CONFIG_MAX + 1, &gen) == 0 &&
+	    (cfg = json_loads(text, 0, NULL)) != NULL)
+		json_object_set_new(root, "config", cfg);
+	else
+		json_object_set_new(root, "config", json_null());
+	free(text);
+	return root;
+}
+
+static void
+print_text(FILE *out, json_t *snap)
+{
+	json_t *h = json_object_get(snap, "header");
+	json_t *procs = json_object_get(snap, "processes"), *p;
+	char *cfg;
+	size_t i;
+
+	fprintf(out, "relgate  supervisor pid %lld  layout v%lld  config "
+		     "generation %lld  %s\n",
+	    (long long)json_integer_value(json_object_get(h, "supervisorPid")),
+	    (long long)json_integer_value(json_object_get(h, "layoutVersion")),
+	    (long long)json_integer_value(
+		json_object_get(h, "configGeneration")),
+	    json_is_true(json_object_get(h, "ready")) ? "ready" : "not ready");
+	fprintf(out, "\n%-12s %4s %8s %-9s %8s %-20s %s\n", "ROLE", "INST",
+	    "PID", "STATE", "RESTARTS", "LAST EXIT", "HEARTBEAT AGE");
+	json_array_foreach(procs, i, p) {
+		json_t *hb = json_object_get(p, "heartbeatAt");
+		json_t *le = json_object_get(p, "lastExit");
+		char age[32] = "-";
+
+		if (json_is_integer(hb))
+			snprintf(age, sizeof(age), "%lld ms",
+			    (long long)(now_ms() - (uint64_t)
+				json_integer_value(hb)));
+		fprintf(out, "%-12s %4lld %8lld %-9s %8lld %-20s %s\n",
+		    json_string_value(json_object_get(p, "role")),
+		    (long long)json_integer_value(
+			json_object_get(p, "instance")),
+		    (long long)json_integer_value(json_object_get(p, "pid")),
+		    json_string_value(json_object_get(p, "state")),
+		    (long long)json_integer_value(
+			json_object_get(p, "restarts")),
+		    json_is_string(le) ? json_string_value(le) : "-", age);
+	}
+	fprintf(out, "\nconfig (secrets redacted):\n");
+	cfg = json_dumps(json_object_get(snap, "config"),
+	    JSON_INDENT(2) | JSON_SORT_KEYS);
+	fprintf(out, "%s\n", cfg ? cfg : "null");
+	free(cfg);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *name = "/relgate";
+	struct shm_seg seg;
+	char err[512];
+	int opt, mode = 0; /* 0 live, 1 text, 2 json */
+
+	while ((opt = getopt(argc, argv, "n:1jw:l:h")) != -1) {
+		switch (opt) {
+		case 'n':
+			name = optarg;
+			break;
+		case '1':
+			mode = 1;
+			break;
+		case 'j':
+			mode = 2;
+			break;
+		case 'w':
+			parse_pos(optarg, "-w MINUTES");
+			break;
+		case 'l':
+			parse_pos(optarg, "-l LIMIT");
+			break;
+		case 'h':
+			usage(0);
+			break;
+		default:
+			usage(2);
+		}
+	}
+	if (optind != argc)
+		usage(2);
+	if (mode == 0 && !isatty(STDOUT_FILENO))
+		mode = 1;
+	if (shm_attach(&seg, name, 0, err, sizeof(err)) != 0) {
+		fprintf(stderr, "relstat: %s\n", err);
+		return 2;
+	}
+	signal(SIGINT, on_int);
+	signal(SIGTERM, on_int);
+	do {
+		json_t *snap = snapshot(&seg);
+
+		json_object_set_new(json_object_get(snap, "header"), "segment",
+		    json_string(name));
+		if (mode == 2) {
+			char *s = json_dumps(snap, JSON_INDENT(2));
+
+			printf("%s\n", s);
+			free(s);
+		} else {
+			if (mode == 0)
+				printf("\033[H\033[2J");
+			print_text(stdout, snap);
+		}
+		fflush(stdout);
+		json_decref(snap);
+		if (mode == 0)
+			sleep(1);
+	} while (mode == 0 && !done);
+	shm_detach(&seg);
+	return 0;
+}

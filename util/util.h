@@ -1,0 +1,32 @@
+/*
+ * util - small generic helpers: allocation that aborts on failure, clocks,
+ * bounded string copies.  Nothing relgate-specific lives here.
+ */
+#ifndef RG_UTIL_H
+#define RG_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RG_NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t sz);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+/* xasprintf - formatted string in fresh memory; aborts on failure. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* now_ms - wall clock, ms since the epoch (for display and TTLs). */
+uint64_t now_ms(void);
+/* mono_ms / mono_us - monotonic clock (for intervals and backoff). */
+uint64_t mono_ms(void);
+uint64_t mono_us(void);
+
+/* strlcpy_rg - copy with truncation, always NUL-terminates; returns strlen(src). */
+size_t strlcpy_rg(char *dst, const char *src, size_t size);
+
+/* mkdir_p - create a directory and its parents with mode; 0 or -1/errno. */
+int mkdir_p(const char *path, unsigned mode);
+
+#endif
