@@ -710,8 +710,15 @@ main(int argc, char **argv)
 			fatalx("%s", err);
 		store_close(st); /* an MDB_env must not cross fork() */
 	}
-	if (shm_create(&sv.shm, sv.cfg->shm_name, err, sizeof(err)) != 0)
-		fatalx("%s", err);
+	{
+		struct shm_sizes sizes = {
+			.ratelimit_slots = (uint32_t)sv.cfg->ratelimit_table_slots,
+		};
+
+		if (shm_create(&sv.shm, sv.cfg->shm_name, &sizes, err,
+			sizeof(err)) != 0)
+			fatalx("%s", err);
+	}
 	sv.self = shm_proc(&sv.shm, 0);
 	sv.self->role = ROLE_SUPERVISOR;
 	sv.self->instance = 0;

@@ -55,7 +55,8 @@ static const struct area_def area_defs[SHM_NAREAS] = {
 
 /* area_size - bytes (before page rounding) of each area in this build. */
 static size_t
-area_size(enum shm_area_id id, uint32_t *stride, uint32_t *count)
+area_size(enum shm_area_id id, const struct shm_sizes *sz, uint32_t *stride,
+    uint32_t *count)
 {
 	*stride = 0;
 	*count = 0;
@@ -71,6 +72,7 @@ area_size(enum shm_area_id id, uint32_t *stride, uint32_t *count)
 	case SHM_AREA_CONFIG:
 		return sizeof(struct shm_config) + SHM_CONFIG_MAX;
 	default:
+		(void)sz;
 		return 0; /* reserved for a later issue */
 	}
 }
@@ -191,7 +193,8 @@ owner_alive(const char *name)
 }
 
 int
-shm_create(struct shm_seg *seg, const char *name, char *err, size_t errlen)
+shm_create(struct shm_seg *seg, const char *name,
+    const struct shm_sizes *sizes, char *err, size_t errlen)
 {
 	struct shm_header *h;
 	uint64_t off;
@@ -215,7 +218,7 @@ shm_create(struct shm_seg *seg, const char *name, char *err, size_t errlen)
 	for (int i = 0; i < SHM_NAREAS; i++) {
 		uint32_t stride, count;
 
-		total += ROUND_PAGE(area_size(i, &stride, &count));
+		total += ROUND_PAGE(area_size(i, sizes, &stride, &count));
 	}
 	fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0640);
 	if (fd < 0) {
@@ -254,7 +257,7 @@ shm_create(struct shm_seg *seg, const char *name, char *err, size_t errlen)
 	off = SHM_PAGE;
 	for (int i = 0; i < SHM_NAREAS; i++) {
 		struct shm_area *a = &h->areas[i];
-		size_t sz = area_size(i, &a->stride, &a->count);
+		size_t sz = area_size(i, sizes, &a->stride, &a->count);
 
 		strlcpy_rg(a->name, area_defs[i].name, sizeof(a->name));
 		strlcpy_rg(a->doc, area_defs[i].doc, sizeof(a->doc));

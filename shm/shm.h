@@ -120,14 +120,19 @@ struct shm_seg {
 /* shm_name_valid - "/name", no other slash, 2..64 bytes. */
 int shm_name_valid(const char *name);
 
+/* Sizes of the areas that depend on configuration. */
+struct shm_sizes {
+	uint32_t ratelimit_slots; /* ratelimit.table_slots */
+};
+
 /*
  * shm_create - supervisor: create name (O_EXCL, mode 0640) and lay it out:
  * header, areas, descriptors, empty process table.  An existing segment
  * whose supervisor pid is alive is an error ("in use"); a stale one is
  * replaced.  ready stays 0 until shm_publish_ready.  0 or -1 + err line.
  */
-int shm_create(struct shm_seg *seg, const char *name, char *err,
-    size_t errlen);
+int shm_create(struct shm_seg *seg, const char *name,
+    const struct shm_sizes *sizes, char *err, size_t errlen);
 /*
  * shm_attach - map an existing segment; writable for children, read-only
  * for tools.  Checks magic, size and layout version (a newer layout than

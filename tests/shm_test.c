@@ -14,6 +14,7 @@
 #include "shm/shm.h"
 
 static char segname[64];
+static const struct shm_sizes test_sizes = { .ratelimit_slots = 1024 };
 static struct shm_seg seg;
 
 static void
@@ -23,7 +24,7 @@ setup(void)
 
 	snprintf(segname, sizeof(segname), "/rgtest.shm.%ld", (long)getpid());
 	shm_remove(segname);
-	ck_assert_msg(shm_create(&seg, segname, err, sizeof(err)) == 0, "%s",
+	ck_assert_msg(shm_create(&seg, segname, &test_sizes, err, sizeof(err)) == 0, "%s",
 	    err);
 }
 
@@ -204,14 +205,14 @@ START_TEST(create_live_owner_refused_stale_replaced)
 
 	/* a live supervisor (our parent stands in) keeps its segment */
 	seg.hdr->supervisor_pid = getppid();
-	ck_assert_int_eq(shm_create(&again, segname, err, sizeof(err)), -1);
+	ck_assert_int_eq(shm_create(&again, segname, &test_sizes, err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "in use"));
 	/* a dead one's segment is replaced */
 	seg.hdr->supervisor_pid = dead;
-	ck_assert_int_eq(shm_create(&again, segname, err, sizeof(err)), 0);
+	ck_assert_int_eq(shm_create(&again, segname, &test_sizes, err, sizeof(err)), 0);
 	ck_assert_int_eq(again.hdr->supervisor_pid, getpid());
 	shm_detach(&again);
-	ck_assert_int_eq(shm_create(&again, "no-slash", err, sizeof(err)), -1);
+	ck_assert_int_eq(shm_create(&again, "no-slash", &test_sizes, err, sizeof(err)), -1);
 }
 END_TEST
 
