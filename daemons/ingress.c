@@ -1,12 +1,1114 @@
 /*
- * ingress - the ingress role.  For now it runs the shared skeleton only: it
- * heartbeats, reloads, and answers pings on its links; the issues that
- * build the role add its work through these callbacks.
+ * ingress - the public HTTP surface (SPEC §3).
+ *
+ * Owns: one SO_REUSEPORT listener per process (http/server), the route
+ * table, boundary checks (methods, media types, sizes, Origin, tokens,
+ * signatures, schemas), per-IP/per-user rate limits (shm/ratelimit), and
+ * the durable hand-off of webhooks: idempotency claims and delivery rows
+ * are written in one group-commit transaction (gate/replay through the
+ * store's writer thread) and the 200 is sent only after that commit.
+ *
+ * Must never: block its event loop (the commit runs on the store's writer
+ * thread, which wakes the loop through an eventfd), answer an error
+ * without its code header and JSON body, acknowledge a webhook that is not
+ * stored, or log a secret.
  */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
 #include "daemons/skeleton.h"
+#include "gate/chatreq.h"
+#include "gate/clientip.h"
+#include "gate/errors.h"
+#include "gate/oauthstate.h"
+#include "gate/query.h"
+#include "gate/replay.h"
+#include "gate/webhook.h"
+#include "http/server.h"
+#include "shm/ratelimit.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define KIB 1024
+#define OAUTH_PARAM_MAX 2048
+#define CHALLENGE_MAX 256
+
+enum method {
+	M_GET = 1u << 0,
+	M_POST = 1u << 1,
+	M_OPTIONS = 1u << 2,
+};
+
+struct ing;
+typedef int64_t (*head_fn)(struct ing *g, struct httpd_req *req);
+typedef void (*body_fn)(struct ing *g, struct httpd_req *req);
+
+static int64_t chat_head(struct ing *, struct httpd_req *);
+static void chat_body(struct ing *, struct httpd_req *);
+static int64_t health_head(struct ing *, struct httpd_req *);
+static int64_t push_head(struct ing *, struct httpd_req *);
+static void push_body(struct ing *, struct httpd_req *);
+static int64_t wa_head(struct ing *, struct httpd_req *);
+static void wa_body(struct ing *, struct httpd_req *);
+static int64_t oauth_head(struct ing *, struct httpd_req *);
+
+/*
+ * The route table (SPEC §3): ROUTE(ID, path, methods, body limit, head
+ * handler, body handler).  The head handler answers at once (returns -1)
+ * or returns the body limit; the body handler runs when the body is in.
+ */
+#define INGRESS_ROUTES(R)                                                 \
+	R(CHAT, "/api/chat", M_POST | M_OPTIONS, 64 * KIB, chat_head,     \
+	    chat_body)                                                    \
+	R(CHAT_HEALTH, "/api/chat/health", M_GET, 0, health_head, NULL)   \
+	R(GMAIL_PUSH, "/api/gmail/push", M_POST, 256 * KIB, push_head,    \
+	    push_body)                                                    \
+	R(WA_WEBHOOK, "/api/whatsapp/webhook", M_GET | M_POST, 256 * KIB, \
+	    wa_head, wa_body)                                             \
+	R(GMAIL_OAUTH, "/api/gmail/auth/callback", M_GET, 0, oauth_head,  \
+	    NULL)
+
+enum route_id {
+#define ROUTE_ENUM(id, path, m, lim, h, b) ROUTE_##id,
+	INGRESS_ROUTES(ROUTE_ENUM)
+#undef ROUTE_ENUM
+	ROUTE_COUNT
+};
+
+static const struct route {
+	const char *path;
+	unsigned methods;
+	int64_t limit;
+	head_fn head;
+	body_fn body;
+} routes[ROUTE_COUNT] = {
+#define ROUTE_ROW(id, path, m, lim, h, b) { path, m, lim, h, b },
+	INGRESS_ROUTES(ROUTE_ROW)
+#undef ROUTE_ROW
+};
+
+/* route_ids - stable addresses to hang a route on a request. */
+static enum route_id route_ids[ROUTE_COUNT] = {
+#define ROUTE_IDS(id, path, m, lim, h, b) ROUTE_##id,
+	INGRESS_ROUTES(ROUTE_IDS)
+#undef ROUTE_IDS
+};
+
+/* A webhook waiting for its commit. */
+struct pending {
+	uint64_t req_id;
+	enum route_id route;
+	int rc;
+	struct replay_batch batch;
+	struct replay_item *items;
+	char *data; /* keys and payloads the batch points into */
+	struct pending *next;
+};
+
+struct ing {
+	struct role_ctx *ctx;
+	struct httpd *httpd;
+	int listen_fd;
+	struct cidr_set trusted;
+	struct store_writer *writer;
+	uint64_t seq;
+	/* completions from the writer thread */
+	pthread_mutex_t mu;
+	struct pending *done;
+	int efd;
+	struct event *ev_done;
+	unsigned inflight;
+};
+
+static struct ing the_ing;
+
+#define CFG(g) ((g)->ctx->cfg)
+#define COUNT(g, field) SHM_INC(&(g)->ctx->self->counters.field)
+
+/* --- answers --------------------------------------------------------------*/
+
+struct hdrs {
+	struct httpd_header h[8];
+	size_t n;
+	char retry[24];
+};
+
+static void
+hdr_add(struct hdrs *h, const char *name, const char *value)
+{
+	if (h->n < RG_NELEM(h->h))
+		h->h[h->n++] = (struct httpd_header){ name, value };
+}
+
+/* origin_allowed - Origin is one of http.allowed_origins. */
+static int
+origin_allowed(const struct ing *g, const char *origin)
+{
+	const struct config_strlist *l = &CFG(g)->http_allowed_origins;
+
+	for (size_t i = 0; origin != NULL && i < l->n; i++)
+		if (strcmp(l->v[i], origin) == 0)
+			return 1;
+	return 0;
+}
+
+/* cors - CORS headers for an allowed Origin on the chat routes. */
+static void
+cors(const struct ing *g, struct httpd_req *req, struct hdrs *h)
+{
+	const char *origin = httpd_req_header(req, "origin");
+
+	if (origin_allowed(g, origin)) {
+		hdr_add(h, "Access-Control-Allow-Origin", origin);
+		hdr_add(h, "Vary", "Origin");
+	}
+}
+
+/*
+ * fail - the classified error answer: status, code header, JSON body and,
+ * when retry_s > 0, Retry-After.  h may carry extra headers.
+ */
+static int64_t
+fail(struct ing *g, struct httpd_req *req, enum rg_error e, const char *msg,
+    uint64_t retry_s, struct hdrs *h)
+{
+	struct hdrs local = { .n = 0 };
+	char body[768];
+	size_t len;
+
+	if (h == NULL)
+		h = &local;
+	len = rg_error_body(body, sizeof(body), e, msg);
+	hdr_add(h, "Content-Type", "application/json");
+	hdr_add(h, CFG(g)->http_error_code_header, rg_error_code(e));
+	if (retry_s > 0) {
+		snprintf(h->retry, sizeof(h->retry), "%llu",
+		    (unsigned long long)retry_s);
+		hdr_add(h, "Retry-After", h->retry);
+	}
+	if (e == RG_E_INTERNAL_ERROR)
+		COUNT(g, ing_internal_errors);
+	httpd_respond(req, rg_error_status(e), h->h, h->n, body, len);
+	return -1;
+}
+
+static void
+ok_json(struct httpd_req *req, int replay)
+{
+	static const char body[] = "{\"ok\":true}";
+	struct httpd_header h[2] = {
+		{ "Content-Type", "application/json" },
+		{ "X-Idempotent-Replay", "1" },
+	};
+
+	httpd_respond(req, 200, h, replay ? 2 : 1, body, sizeof(body) - 1);
+}
+
+/* --- boundary helpers -----------------------------------------------------*/
+
+static const char *
+hdr_get(void *ctx, const char *name, size_t *len)
+{
+	const char *v = httpd_req_header(ctx, name);
+
+	if (v != NULL)
+		*len = strlen(v);
+	return v;
+}
+
+static void
+client_ip(struct ing *g, struct httpd_req *req, char *ip, size_t len)
+{
+	struct clientip_hdrs h = { hdr_get, req };
+
+	clientip_pick(&g->trusted, (const struct sockaddr *)httpd_req_peer(req),
+	    &h, ip, len);
+}
+
+/* json_type - Content-Type is application/json (parameters allowed). */
+static int
+is_json_type(struct httpd_req *req)
+{
+	const char *ct = httpd_req_header(req, "content-type");
+	size_t n = sizeof("application/json") - 1;
+
+	if (ct == NULL || strncasecmp(ct, "application/json", n) != 0)
+		return 0;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t';
+}
+
+/*
+ * Telemetry.  Every blocked or contention outcome becomes an event for the
+ * monitor (SPEC §8), but not a message each: an abusive client would turn
+ * every refused request into an nng message and a store write.  Events of
+ * the same (bucket, key, outcome) are coalesced here for the dedupe
+ * window: the first is sent at once, the rest are counted and sent as one
+ * event with their count when the window ends (the monitor stores one
+ * event and counts duplicates either way).
+ */
+#define TEL_SLOTS 1024
+#define TEL_WINDOW_MS 5000
+#define TEL_STR 96
+
+struct tel_slot {
+	uint64_t hash;
+	uint64_t window_start; /* ms since epoch; 0 = free */
+	uint32_t pending;      /* occurrences not sent yet */
+	uint32_t retry_after_ms;
+	uint8_t outcome;
+	char bucket[32], key[TEL_STR], path[TEL_STR], method[16];
+};
+
+static struct tel_slot tel[TEL_SLOTS];
+
+static uint64_t
+tel_hash(unsigned bucket, const char *key, int outcome)
+{
+	uint64_t h = 1469598103934665603ull ^ (bucket * 31u + (unsigned)outcome);
+
+	for (; *key != '\0'; key++)
+		h = (h ^ (unsigned char)*key) * 1099511628211ull;
+	return h ? h : 1;
+}
+
+static void
+tel_send(struct ing *g, const struct tel_slot *t, uint32_t count)
+{
+	struct proto_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_T_RL_EVENT;
+	m.u.rl_event.created_at = now_ms();
+	m.u.rl_event.retry_after_ms = t->retry_after_ms;
+	m.u.rl_event.outcome = t->outcome;
+	m.u.rl_event.count = count;
+	m.u.rl_event.source = proto_str_from("http");
+	m.u.rl_event.bucket = proto_str_from(t->bucket);
+	m.u.rl_event.key = proto_str_from(t->key);
+	m.u.rl_event.reason = proto_str_from(
+	    t->outcome == 1 ? "limit" : "table_contention");
+	m.u.rl_event.path = proto_str_from(t->path);
+	m.u.rl_event.method = proto_str_from(t->method);
+	if (link_send(g->ctx->link, ROLE_MONITOR, 0, &m) == LINK_OK)
+		COUNT(g, ing_telemetry_sent);
+	else
+		COUNT(g, ing_telemetry_dropped);
+}
+
+/* telemetry - a blocked or contention outcome to the monitor. */
+static void
+telemetry(struct ing *g, struct httpd_req *req, unsigned bucket,
+    const char *key, int outcome, uint64_t retry_ms)
+{
+	uint8_t out = outcome == RL_BLOCKED ? 1 : 2;
+	uint64_t h = tel_hash(bucket, key, out), now = now_ms();
+	struct tel_slot *t = &tel[h % TEL_SLOTS];
+
+	if (t->hash == h && now - t->window_start < TEL_WINDOW_MS) {
+		t->pending++;
+		t->retry_after_ms = (uint32_t)retry_ms;
+		COUNT(g, ing_telemetry_coalesced);
+		return;
+	}
+	if (t->window_start != 0 && t->pending > 0)
+		tel_send(g, t, t->pending); /* evicted: flush what it held */
+	t->hash = h;
+	t->window_start = now;
+	t->pending = 0;
+	t->retry_after_ms = (uint32_t)retry_ms;
+	t->outcome = out;
+	strlcpy_rg(t->bucket, rl_bucket_name(bucket), sizeof(t->bucket));
+	strlcpy_rg(t->key, key, sizeof(t->key));
+	strlcpy_rg(t->path, httpd_req_path(req), sizeof(t->path));
+	strlcpy_rg(t->method, httpd_req_method(req), sizeof(t->method));
+	tel_send(g, t, 1);
+}
+
+/* tel_flush - once a second: send the counts of windows that ended. */
+static void
+tel_flush(struct ing *g)
+{
+	uint64_t now = now_ms();
+
+	for (unsigned i = 0; i < TEL_SLOTS; i++) {
+		struct tel_slot *t = &tel[i];
+
+		if (t->pending == 0 || now - t->window_start < TEL_WINDOW_MS)
+			continue;
+		tel_send(g, t, t->pending);
+		t->pending = 0;
+		t->window_start = now;
+	}
+}
+
+/* limit - check bucket for key; on refusal answer 429 and return -1. */
+static int
+limit(struct ing *g, struct httpd_req *req, unsigned bucket, const char *key,
+    int64_t max, int64_t window_ms, struct hdrs *h)
+{
+	struct rl_result r;
+	int rc;
+
+	rc = rl_check(&g->ctx->shm, bucket, key, strlen(key), mono_ms(),
+	    (uint32_t)max, (uint32_t)window_ms, &r);
+	if (rc == RL_ALLOWED)
+		return 0;
+	telemetry(g, req, bucket, key, rc, r.retry_after_ms);
+	fail(g, req, RG_E_RATE_LIMITED, NULL,
+	    rl_retry_after_s(r.retry_after_ms), h);
+	return -1;
+}
+
+/* secret - a configured secret, or NULL when unset or empty. */
+static const char *
+secret(const char *v)
+{
+	return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* --- the durable hand-off -------------------------------------------------*/
+
+static struct pending *
+pending_new(enum route_id route, struct httpd_req *req, unsigned n,
+    size_t data_len)
+{
+	struct pending *p = xcalloc(1, sizeof(*p));
+
+	p->req_id = httpd_req_id(req);
+	p->route = route;
+	p->items = xcalloc(n ? n : 1, sizeof(*p->items));
+	p->data = xmalloc(data_len ? data_len : 1);
+	p->batch.items = p->items;
+	p->batch.n = n;
+	p->batch.now_ms = now_ms();
+	return p;
+}
+
+static void
+pending_free(struct pending *p)
+{
+	free(p->items);
+	free(p->data);
+	free(p);
+}
+
+static int
+pending_apply(struct store_txn *txn, void *arg)
+{
+	struct pending *p = arg;
+
+	return replay_apply(txn, &p->batch);
+}
+
+/* pending_done - writer thread: queue the result, wake the loop. */
+static void
+pending_done(void *arg, int rc)
+{
+	struct pending *p = arg;
+	struct ing *g = &the_ing;
+	uint64_t one = 1;
+	int wake;
+
+	p->rc = rc;
+	pthread_mutex_lock(&g->mu);
+	wake = g->done == NULL;
+	p->next = g->done;
+	g->done = p;
+	pthread_mutex_unlock(&g->mu);
+	if (wake && write(g->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_err("eventfd write: %s", strerror(errno));
+}
+
+/* finish - loop thread: answer the webhook whose commit finished. */
+static void
+finish(struct ing *g, struct pending *p, unsigned *fresh)
+{
+	struct httpd_req *req = httpd_req_lookup(g->httpd, p->req_id);
+
+	g->inflight--;
+	if (p->rc == STORE_OK) {
+		*fresh += p->batch.fresh;
+		for (unsigned i = 0; i < p->batch.fresh; i++)
+			COUNT(g, ing_deliveries);
+	}
+	if (req == NULL)
+		return; /* client left: committed or not, nothing to answer */
+	if (p->rc != STORE_OK) {
+		COUNT(g, ing_store_failures);
+		log_warn("webhook refused: store %s", store_rc_name(p->rc));
+		fail(g, req, RG_E_OVERLOADED,
+		    "Could not store the webhook; retry later.", 1, NULL);
+		return;
+	}
+	if (p->batch.n > 0 && p->batch.fresh == 0)
+		COUNT(g, ing_replays);
+	ok_json(req, p->batch.n > 0 && p->batch.fresh == 0);
+}
+
+static void
+on_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct ing *g = arg;
+	struct pending *list, *next;
+	unsigned fresh = 0;
+	uint64_t v;
+
+	(void)what;
+	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_err("eventfd read: %s", strerror(errno));
+	pthread_mutex_lock(&g->mu);
+	list = g->done;
+	g->done = NULL;
+	pthread_mutex_unlock(&g->mu);
+	for (; list != NULL; list = next) {
+		next = list->next;
+		finish(g, list, &fresh);
+		pending_free(list);
+	}
+	if (fresh > 0) {
+		struct proto_msg m;
+		unsigned n = role_instances(CFG(g), ROLE_TOOL_WORKER);
+
+		memset(&m, 0, sizeof(m));
+		m.type = PROTO_T_DELIVERY_WAKE;
+		m.u.delivery_wake.count = fresh;
+		if (n > 0)
+			link_send(g->ctx->link, ROLE_TOOL_WORKER,
+			    (unsigned)(g->seq % n), &m);
+	}
+}
+
+/* submit - hand the batch to the writer; the answer comes in finish(). */
+static void
+submit(struct ing *g, struct httpd_req *req, struct pending *p)
+{
+	replay_prepare(&p->batch, (uint32_t)getpid(), &g->seq);
+	p->batch.ttl_ms = (uint64_t)CFG(g)->replay_idem_ttl_ms;
+	if (store_writer_submit(g->writer, pending_apply, pending_done, p) !=
+	    STORE_OK) {
+		pending_free(p);
+		COUNT(g, ing_store_failures);
+		fail(g, req, RG_E_OVERLOADED, "Shutting down; retry later.", 1,
+		    NULL);
+		return;
+	}
+	g->inflight++;
+}
+
+/* --- routes ---------------------------------------------------------------*/
+
+static int64_t
+chat_head(struct ing *g, struct httpd_req *req)
+{
+	const char *origin = httpd_req_header(req, "origin");
+	struct hdrs h = { .n = 0 };
+	char ip[CLIENTIP_BUFSZ], key[CLIENTIP_BUFSZ + 8];
+
+	if (strcmp(httpd_req_method(req), "OPTIONS") == 0) {
+		/* preflight: CORS headers only for an allowed Origin */
+		if (origin_allowed(g, origin)) {
+			hdr_add(&h, "Access-Control-Allow-Origin", origin);
+			hdr_add(&h, "Access-Control-Allow-Methods",
+			    "POST, OPTIONS");
+			hdr_add(&h, "Access-Control-Allow-Headers",
+			    "authorization, content-type");
+			hdr_add(&h, "Access-Control-Max-Age", "600");
+			hdr_add(&h, "Vary", "Origin");
+		}
+		httpd_respond(req, 204, h.h, h.n, NULL, 0);
+		return -1;
+	}
+	if (origin != NULL && !origin_allowed(g, origin))
+		return fail(g, req, RG_E_FORBIDDEN, "Origin not allowed.", 0,
+		    NULL);
+	if (origin == NULL && CFG(g)->chat_require_origin)
+		return fail(g, req, RG_E_FORBIDDEN, "Origin required.", 0,
+		    NULL);
+	cors(g, req, &h);
+	if (!is_json_type(req))
+		return fail(g, req, RG_E_UNSUPPORTED_MEDIA_TYPE, NULL, 0, &h);
+	/* chat_stream is per user; until JWT auth lands the key is the
+	 * client address (the chat issue switches it to the token's sub). */
+	client_ip(g, req, ip, sizeof(ip));
+	snprintf(key, sizeof(key), "ip:%s", ip);
+	if (limit(g, req, RL_BUCKET_CHAT_STREAM, key,
+		CFG(g)->rate_limit_chat_stream_max,
+		CFG(g)->rate_limit_chat_stream_window_ms, &h) != 0)
+		return -1;
+	return routes[ROUTE_CHAT].limit;
+}
+
+static void
+chat_body(struct ing *g, struct httpd_req *req)
+{
+	struct hdrs h = { .n = 0 };
+	char msg[WEBHOOK_MSG_MAX];
+	const void *body;
+	size_t len;
+	json_t *j;
+
+	cors(g, req, &h);
+	body = httpd_req_body(req, &len);
+	switch (chatreq_parse(body, len, &j, msg, sizeof(msg))) {
+	case CHATREQ_INVALID_JSON:
+		fail(g, req, RG_E_INVALID_JSON, NULL, 0, &h);
+		return;
+	case CHATREQ_INVALID_REQUEST:
+		fail(g, req, RG_E_INVALID_REQUEST, msg, 0, &h);
+		return;
+	case CHATREQ_OK:
+		break;
+	}
+	json_decref(j);
+	fail(g, req, RG_E_MISCONFIGURED,
+	    "The chat provider is not wired yet.", 0, &h);
+}
+
+/* gateway_mode - legacy, shadow or authoritative (SPEC §3). */
+static const char *
+gateway_mode(const struct config *c)
+{
+	if (!c->ff_chat_gateway_enabled)
+		return "legacy";
+	if (c->ff_chat_gateway_shadow)
+		return "shadow";
+	return c->ff_admission_enforce ? "authoritative" : "legacy";
+}
+
+static json_t *
+route_json(const char *base, int64_t timeout, int64_t retries,
+    int64_t threshold, int64_t cooldown, int64_t maxc, int64_t ttl)
+{
+	return json_pack("{s:s,s:I,s:I,s:{s:I,s:I},s:{s:I,s:I}}", "baseUrl",
+	    base, "timeoutMs", (json_int_t)timeout, "retries",
+	    (json_int_t)retries, "circuit", "threshold",
+	    (json_int_t)threshold, "cooldownMs", (json_int_t)cooldown,
+	    "bulkhead", "maxConcurrent", (json_int_t)maxc, "leaseTtlMs",
+	    (json_int_t)ttl);
+}
+
+static int64_t
+health_head(struct ing *g, struct httpd_req *req)
+{
+	const struct config *c = CFG(g);
+	const char *origin = httpd_req_header(req, "origin");
+	struct hdrs h = { .n = 0 };
+	unsigned up = 0, total = 0, core_down = 0;
+	const char *status;
+	json_t *j, *checks;
+	char *text;
+	int key;
+
+	if (!c->ff_chat_gateway_health_enabled)
+		return fail(g, req, RG_E_NOT_FOUND, NULL, 0, NULL);
+	if (origin != NULL && !origin_allowed(g, origin))
+		return fail(g, req, RG_E_FORBIDDEN, "Origin not allowed.", 0,
+		    NULL);
+	for (unsigned s = 1; s < shm_proc_count(&g->ctx->shm); s++) {
+		const struct shm_proc *p = shm_proc(&g->ctx->shm, s);
+		uint32_t st = SHM_LOAD(&p->state);
+
+		if (st == SHM_STATE_UNUSED)
+			continue;
+		total++;
+		if (st == SHM_STATE_READY)
+			up++;
+		else if (p->role == ROLE_ADMISSION || p->role == ROLE_PROVIDER)
+			core_down++;
+	}
+	key = secret(c->provider_primary_api_key) != NULL;
+	status = core_down ? "down" : (up == total && key) ? "ok" : "degraded";
+	checks = json_pack("{s:b,s:b,s:n}", "providerKeyPresent", key,
+	    "childrenUp", up == total, "redisReachable");
+	j = json_pack("{s:s,s:o,s:{s:i,s:i},s:I,s:s,s:{s:{s:b,s:b,s:b,s:b},"
+		      "s:I,s:I},s:{s:o,s:o},s:{s:s,s:s,s:b}}",
+	    "status", status, "checks", checks, "children", "up", up, "total",
+	    total, "configGeneration",
+	    (json_int_t)SHM_LOAD(&g->ctx->shm.hdr->config_gen), "gatewayMode",
+	    gateway_mode(c), "admission", "enforce", "userInflight",
+	    (int)c->admission_enforce_user_inflight, "globalInflight",
+	    (int)c->admission_enforce_global_inflight, "globalMsgRate",
+	    (int)c->admission_enforce_global_msg_rate, "globalToolRate",
+	    (int)c->admission_enforce_global_tool_rate, "retryAfterMs",
+	    (json_int_t)c->admission_retry_after_ms, "retryAfterJitterPct",
+	    (json_int_t)c->admission_retry_after_jitter_pct, "providerRoutes",
+	    "primary",
+	    route_json(c->provider_primary_base_url,
+		c->chat_provider_primary_timeout_ms,
+		c->chat_provider_primary_retries,
+		c->circuit_openrouter_primary_threshold,
+		c->circuit_openrouter_primary_cooldown_ms,
+		c->bulkhead_or_pri_max_concurrent,
+		c->bulkhead_or_pri_lease_ttl_ms),
+	    "secondary",
+	    route_json(c->provider_secondary_base_url,
+		c->chat_provider_secondary_timeout_ms,
+		c->chat_provider_secondary_retries,
+		c->circuit_openrouter_secondary_threshold,
+		c->circuit_openrouter_secondary_cooldown_ms,
+		c->bulkhead_or_sec_max_concurrent,
+		c->bulkhead_or_sec_lease_ttl_ms),
+	    "regionTopology", "regionId", c->reliability_region_id,
+	    "topologyMode", c->reliability_topology_mode, "readinessOnly",
+	    (int)c->reliability_region_readiness_only);
+	text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (text == NULL)
+		return fail(g, req, RG_E_INTERNAL_ERROR, NULL, 0, NULL);
+	cors(g, req, &h);
+	hdr_add(&h, "Content-Type", "application/json");
+	hdr_add(&h, "Cache-Control", "no-store");
+	httpd_respond(req, strcmp(status, "down") == 0 ? 503 : 200, h.h, h.n,
+	    text, strlen(text));
+	free(text);
+	return -1;
+}
+
+static int64_t
+push_head(struct ing *g, struct httpd_req *req)
+{
+	const char *want = secret(CFG(g)->gmail_pubsub_verify_token);
+	const char *q = httpd_req_query(req);
+	char ip[CLIENTIP_BUFSZ], token[512];
+	int too_long = 0;
+
+	client_ip(g, req, ip, sizeof(ip));
+	if (limit(g, req, RL_BUCKET_GMAIL_PUSH, ip,
+		CFG(g)->rate_limit_gmail_push_max,
+		CFG(g)->rate_limit_gmail_push_window_ms, NULL) != 0)
+		return -1;
+	if (want == NULL)
+		return fail(g, req, RG_E_MISCONFIGURED,
+		    "GMAIL_PUBSUB_VERIFY_TOKEN is not configured.", 0, NULL);
+	if (q == NULL ||
+	    query_get(q, strlen(q), "token", token, sizeof(token),
+		&too_long) != QUERY_FOUND ||
+	    too_long ||
+	    !webhook_token_eq(token, strlen(token), want, strlen(want)))
+		return fail(g, req, RG_E_FORBIDDEN, "Bad verification token.",
+		    0, NULL);
+	if (!is_json_type(req))
+		return fail(g, req, RG_E_UNSUPPORTED_MEDIA_TYPE, NULL, 0, NULL);
+	return routes[ROUTE_GMAIL_PUSH].limit;
+}
+
+static void
+push_body(struct ing *g, struct httpd_req *req)
+{
+	struct pubsub_push push;
+	char msg[WEBHOOK_MSG_MAX];
+	const void *body;
+	struct pending *p;
+	size_t len, klen, pos;
+	char *d;
+
+	body = httpd_req_body(req, &len);
+	switch (pubsub_parse(body, len, &push, msg, sizeof(msg))) {
+	case WEBHOOK_INVALID_JSON:
+		fail(g, req, RG_E_INVALID_JSON, NULL, 0, NULL);
+		return;
+	case WEBHOOK_INVALID_REQUEST:
+		fail(g, req, RG_E_INVALID_REQUEST, msg, 0, NULL);
+		return;
+	case WEBHOOK_OK:
+		break;
+	}
+	/* key emailAddress:historyId; payload the decoded notification */
+	klen = strlen(push.email) + 1 + strlen(push.history_id);
+	p = pending_new(ROUTE_GMAIL_PUSH, req, 1,
+	    klen + 1 + 6 * (klen + sizeof(push.message_id)) + 128);
+	d = p->data;
+	snprintf(d, klen + 1, "%s:%s", push.email, push.history_id);
+	p->items[0].key = d;
+	p->items[0].klen = klen;
+	pos = klen + 1;
+	p->items[0].payload = d + pos;
+	pos += (size_t)sprintf(d + pos, "{\"emailAddress\":\"");
+	json_escape(d, pos + 6 * strlen(push.email) + 1, &pos, push.email,
+	    strlen(push.email));
+	pos += (size_t)sprintf(d + pos, "\",\"historyId\":\"%s\","
+					"\"messageId\":\"",
+	    push.history_id);
+	json_escape(d, pos + 6 * strlen(push.message_id) + 1, &pos,
+	    push.message_id, strlen(push.message_id));
+	pos += (size_t)sprintf(d + pos, "\"}");
+	p->items[0].plen = (size_t)(d + pos - p->items[0].payload);
+	p->batch.scope = "gmail_push_history";
+	p->batch.topic = "gmail.history";
+	submit(g, req, p);
+}
+
+static int64_t
+wa_head(struct ing *g, struct httpd_req *req)
+{
+	char ip[CLIENTIP_BUFSZ];
+
+	if (strcmp(httpd_req_method(req), "GET") == 0) {
+		const char *want = secret(CFG(g)->whatsapp_verify_token);
+		const char *q = httpd_req_query(req);
+		char mode[32], token[512], challenge[CHALLENGE_MAX + 1];
+		struct httpd_header h = { "Content-Type", "text/plain" };
+		int tl1 = 0, tl2 = 0, tl3 = 0;
+		size_t ql = q != NULL ? strlen(q) : 0;
+
+		if (want == NULL)
+			return fail(g, req, RG_E_MISCONFIGURED,
+			    "WHATSAPP_VERIFY_TOKEN is not configured.", 0,
+			    NULL);
+		if (q == NULL ||
+		    query_get(q, ql, "hub.mode", mode, sizeof(mode), &tl1) !=
+			QUERY_FOUND ||
+		    query_get(q, ql, "hub.verify_token", token, sizeof(token),
+			&tl2) != QUERY_FOUND ||
+		    query_get(q, ql, "hub.challenge", challenge,
+			sizeof(challenge), &tl3) != QUERY_FOUND ||
+		    tl1 || tl2 || tl3 || strcmp(mode, "subscribe") != 0 ||
+		    !webhook_token_eq(token, strlen(token), want,
+			strlen(want)))
+			return fail(g, req, RG_E_FORBIDDEN,
+			    "Verification failed.", 0, NULL);
+		httpd_respond(req, 200, &h, 1, challenge, strlen(challenge));
+		return -1;
+	}
+	client_ip(g, req, ip, sizeof(ip));
+	if (limit(g, req, RL_BUCKET_WHATSAPP_WEBHOOK, ip,
+		CFG(g)->rate_limit_whatsapp_max,
+		CFG(g)->rate_limit_whatsapp_window_ms, NULL) != 0)
+		return -1;
+	if (secret(CFG(g)->whatsapp_app_secret) == NULL)
+		return fail(g, req, RG_E_MISCONFIGURED,
+		    "WHATSAPP_APP_SECRET is not configured.", 0, NULL);
+	if (!is_json_type(req))
+		return fail(g, req, RG_E_UNSUPPORTED_MEDIA_TYPE, NULL, 0, NULL);
+	return routes[ROUTE_WA_WEBHOOK].limit;
+}
+
+static void
+wa_body(struct ing *g, struct httpd_req *req)
+{
+	struct wa_payload *wa = xmalloc(sizeof(*wa));
+	char msg[WEBHOOK_MSG_MAX];
+	const void *body;
+	struct pending *p;
+	size_t len, need = 0, pos = 0;
+
+	body = httpd_req_body(req, &len);
+	if (!wa_signature_ok(httpd_req_header(req, "x-hub-signature-256"),
+		body, len, CFG(g)->whatsapp_app_secret)) {
+		free(wa);
+		fail(g, req, RG_E_FORBIDDEN, "Bad or missing signature.", 0,
+		    NULL);
+		return;
+	}
+	switch (wa_parse(body, len, wa, msg, sizeof(msg))) {
+	case WEBHOOK_INVALID_JSON:
+		free(wa);
+		fail(g, req, RG_E_INVALID_JSON, NULL, 0, NULL);
+		return;
+	case WEBHOOK_INVALID_REQUEST:
+		free(wa);
+		fail(g, req, RG_E_INVALID_REQUEST, msg, 0, NULL);
+		return;
+	case WEBHOOK_OK:
+		break;
+	}
+	if (wa->n == 0) {
+		/* statuses only: nothing to deliver */
+		wa_payload_free(wa);
+		free(wa);
+		ok_json(req, 0);
+		return;
+	}
+	for (size_t i = 0; i < wa->n; i++) {
+		const struct wa_message *m = &wa->msg[i];
+
+		need += strlen(m->id) + 1 + strlen(m->json) +
+		    6 * strlen(m->entry_id) +
+		    (m->metadata_json ? strlen(m->metadata_json) : 4) + 64;
+	}
+	p = pending_new(ROUTE_WA_WEBHOOK, req, (unsigned)wa->n, need);
+	for (size_t i = 0; i < wa->n; i++) {
+		const struct wa_message *m = &wa->msg[i];
+		struct replay_item *it = &p->items[i];
+		char *d = p->data;
+
+		it->key = d + pos;
+		it->klen = strlen(m->id);
+		memcpy(d + pos, m->id, it->klen + 1);
+		pos += it->klen + 1;
+		it->payload = d + pos;
+		pos += (size_t)sprintf(d + pos, "{\"entryId\":\"");
+		json_escape(d, pos + 6 * strlen(m->entry_id) + 1, &pos,
+		    m->entry_id, strlen(m->entry_id));
+		pos += (size_t)sprintf(d + pos, "\",\"metadata\":%s,"
+						"\"message\":%s}",
+		    m->metadata_json ? m->metadata_json : "null", m->json);
+		it->plen = (size_t)(d + pos - it->payload);
+		pos++;
+	}
+	wa_payload_free(wa);
+	free(wa);
+	p->batch.scope = "whatsapp_message";
+	p->batch.topic = "whatsapp.message";
+	submit(g, req, p);
+}
+
+/* oauth_redirect - 302 to <app_url>/settings?tab=connections&gmail=X. */
+static int64_t
+oauth_redirect(struct ing *g, struct httpd_req *req, const char *outcome)
+{
+	const char *app = CFG(g)->app_url;
+	size_t n = strlen(app);
+	char loc[1024];
+	struct httpd_header h[2] = { { "Location", loc },
+		{ "Cache-Control", "no-store" } };
+
+	while (n > 0 && app[n - 1] == '/')
+		n--;
+	snprintf(loc, sizeof(loc), "%.*s/settings?tab=connections&gmail=%s",
+	    (int)n, app, outcome);
+	httpd_respond(req, 302, h, 2, NULL, 0);
+	return -1;
+}
+
+static int64_t
+oauth_head(struct ing *g, struct httpd_req *req)
+{
+	const char *q = httpd_req_query(req);
+	const char *sec = secret(CFG(g)->oauth_state_secret);
+	size_t ql = q != NULL ? strlen(q) : 0;
+	char ip[CLIENTIP_BUFSZ], uid[OAUTHSTATE_UID_MAX + 1];
+	char *code, *state, err[256];
+	int tl_code = 0, tl_state = 0, tl_err = 0, has_code, has_state;
+	enum oauthstate_result r;
+
+	client_ip(g, req, ip, sizeof(ip));
+	if (limit(g, req, RL_BUCKET_GMAIL_OAUTH_CALLBACK, ip,
+		CFG(g)->rate_limit_gmail_oauth_max,
+		CFG(g)->rate_limit_gmail_oauth_window_ms, NULL) != 0)
+		return -1;
+	if (secret(CFG(g)->app_url) == NULL)
+		return fail(g, req, RG_E_MISCONFIGURED,
+		    "app_url is not configured.", 0, NULL);
+	code = xmalloc(OAUTH_PARAM_MAX + 1);
+	state = xmalloc(OAUTHSTATE_MAX + 1);
+	has_code = q != NULL && query_get(q, ql, "code", code,
+				    OAUTH_PARAM_MAX + 1, &tl_code) ==
+	    QUERY_FOUND;
+	has_state = q != NULL && query_get(q, ql, "state", state,
+				     OAUTHSTATE_MAX + 1, &tl_state) ==
+	    QUERY_FOUND;
+	if ((q != NULL && query_get(q, ql, "error", err, sizeof(err),
+			      &tl_err) != QUERY_ABSENT) ||
+	    tl_code || tl_state || !has_code || !has_state || !code[0] ||
+	    !state[0]) {
+		free(code);
+		free(state);
+		return oauth_redirect(g, req, "error");
+	}
+	if (sec == NULL) {
+		free(code);
+		free(state);
+		return fail(g, req, RG_E_MISCONFIGURED,
+		    "OAUTH_STATE_SECRET is not configured.", 0, NULL);
+	}
+	r = oauthstate_verify(sec, state, strlen(state), now_ms(), uid,
+	    sizeof(uid));
+	free(code);
+	free(state);
+	if (r != OAUTHSTATE_OK)
+		return oauth_redirect(g, req, "error");
+	return fail(g, req, RG_E_MISCONFIGURED,
+	    "The Gmail token exchange is not wired yet.", 0, NULL);
+}
+
+/* --- the server callbacks -------------------------------------------------*/
+
+static const struct route *
+route_of(const char *path, enum route_id *id)
+{
+	for (unsigned i = 0; i < ROUTE_COUNT; i++)
+		if (strcmp(routes[i].path, path) == 0) {
+			*id = i;
+			return &routes[i];
+		}
+	return NULL;
+}
+
+static unsigned
+method_bit(const char *m)
+{
+	if (strcmp(m, "GET") == 0)
+		return M_GET;
+	if (strcmp(m, "POST") == 0)
+		return M_POST;
+	if (strcmp(m, "OPTIONS") == 0)
+		return M_OPTIONS;
+	return 0;
+}
+
+static void
+allow_header(unsigned methods, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s%s%s%s", methods & M_GET ? "GET" : "",
+	    (methods & M_GET) && (methods & ~M_GET) ? ", " : "",
+	    methods & M_POST ? "POST" : "",
+	    (methods & M_POST) && (methods & M_OPTIONS) ? ", " : "",
+	    methods & M_OPTIONS ? "OPTIONS" : "");
+}
+
+static int64_t
+on_head(void *arg, struct httpd_req *req)
+{
+	struct ing *g = arg;
+	const struct route *r;
+	enum route_id id;
+
+	r = route_of(httpd_req_path(req), &id);
+	if (r == NULL)
+		return fail(g, req, RG_E_NOT_FOUND, NULL, 0, NULL);
+	if ((method_bit(httpd_req_method(req)) & r->methods) == 0) {
+		struct hdrs h = { .n = 0 };
+		char allow[40];
+
+		allow_header(r->methods, allow, sizeof(allow));
+		hdr_add(&h, "Allow", allow);
+		return fail(g, req, RG_E_METHOD_NOT_ALLOWED, NULL, 0, &h);
+	}
+	httpd_req_set_data(req, &route_ids[id]);
+	return r->head(g, req);
+}
+
+static void
+on_request(void *arg, struct httpd_req *req)
+{
+	struct ing *g = arg;
+	const enum route_id *id = httpd_req_data(req);
+	const struct route *r = id != NULL ? &routes[*id] : NULL;
+
+	if (r == NULL || r->body == NULL) {
+		fail(g, req, RG_E_INTERNAL_ERROR, NULL, 0, NULL);
+		return;
+	}
+	r->body(g, req);
+}
+
+static void
+on_error(void *arg, struct httpd_req *req, enum httpd_err err)
+{
+	static const enum rg_error map[] = {
+		[HTTPD_E_NONE] = RG_E_INTERNAL_ERROR,
+		[HTTPD_E_BAD_REQUEST] = RG_E_BAD_REQUEST,
+		[HTTPD_E_URI_TOO_LONG] = RG_E_URI_TOO_LONG,
+		[HTTPD_E_HEAD_TOO_LARGE] = RG_E_HEADERS_TOO_LARGE,
+		[HTTPD_E_BODY_TOO_LARGE] = RG_E_PAYLOAD_TOO_LARGE,
+		[HTTPD_E_TIMEOUT] = RG_E_REQUEST_TIMEOUT,
+		[HTTPD_E_NOT_IMPLEMENTED] = RG_E_NOT_IMPLEMENTED,
+		[HTTPD_E_VERSION] = RG_E_HTTP_VERSION,
+	};
+	const enum route_id *id = httpd_req_data(req);
+	struct hdrs h = { .n = 0 };
+
+	if (id != NULL && *id == ROUTE_CHAT)
+		cors(arg, req, &h);
+	fail(arg, req,
+	    (unsigned)err < RG_NELEM(map) ? map[err] : RG_E_INTERNAL_ERROR,
+	    NULL, 0, &h);
+}
+
+static const struct httpd_ops ingress_http = {
+	.on_head = on_head,
+	.on_request = on_request,
+	.on_error = on_error,
+};
+
+/* --- the role -------------------------------------------------------------*/
+
+static int
+ingress_init(struct role_ctx *ctx)
+{
+	struct ing *g = &the_ing;
+	const struct config *c = ctx->cfg;
+	struct httpd_limits lim = {
+		.max_head_bytes = (size_t)c->http_max_header_bytes,
+		.head_timeout_ms = (unsigned)c->http_header_timeout_ms,
+		.body_timeout_ms = (unsigned)c->http_body_timeout_ms,
+		.keepalive_timeout_ms = (unsigned)c->http_keepalive_timeout_ms,
+		.max_connections = (unsigned)c->http_max_connections,
+		.error_code_header = c->http_error_code_header,
+	};
+	char err[256];
+
+	g->ctx = ctx;
+	ctx->priv = g;
+	clientip_set_init(&g->trusted);
+	for (size_t i = 0; i < c->http_trusted_proxies.n; i++)
+		if (clientip_set_add(&g->trusted, c->http_trusted_proxies.v[i],
+			err, sizeof(err)) != 0) {
+			log_err("http.trusted_proxies: %s", err);
+			return -1;
+		}
+	pthread_mutex_init(&g->mu, NULL);
+	g->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (g->efd < 0) {
+		log_err("eventfd: %s", strerror(errno));
+		return -1;
+	}
+	g->ev_done = event_new(ctx->base, g->efd, EV_READ | EV_PERSIST,
+	    on_done, g);
+	event_add(g->ev_done, NULL);
+	g->writer = store_writer_start(ctx->store,
+	    (unsigned)c->store_max_batch);
+	store_writer_share_turns(g->writer, shm_store_turns(&ctx->shm));
+	g->listen_fd = httpd_listen(c->http_listen, 1, err, sizeof(err));
+	if (g->listen_fd < 0) {
+		log_err("http.listen %s: %s", c->http_listen, err);
+		return -1;
+	}
+	g->httpd = httpd_new(ctx->base, g->listen_fd, &ingress_http, g, &lim);
+	httpd_set_stats(g->httpd, &ctx->self->counters.http);
+	log_info("listening on %s", c->http_listen);
+	return 0;
+}
+
+static void
+ingress_exit(struct role_ctx *ctx)
+{
+	struct ing *g = ctx->priv;
+
+	if (g == NULL || g->httpd == NULL)
+		return;
+	/* stop taking requests; commit what was accepted; answer it */
+	httpd_drain(g->httpd);
+	store_writer_stop(g->writer);
+	on_done(g->efd, EV_READ, g);
+	httpd_free(g->httpd);
+	close(g->listen_fd);
+	event_free(g->ev_done);
+	close(g->efd);
+}
+
+static void
+ingress_tick(struct role_ctx *ctx)
+{
+	if (ctx->priv != NULL)
+		tel_flush(ctx->priv);
+}
 
 static const struct role_ops ingress_ops = {
 	.role = ROLE_INGRESS,
+	.init = ingress_init,
+	.on_timer = ingress_tick,
+	.on_exit = ingress_exit,
 };
 
 int

@@ -28,6 +28,7 @@
 #include "conf/config.h"
 #include "daemons/skeleton.h"
 #include "proto/link.h"
+#include "shm/ratelimit.h"
 #include "shm/shm.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -718,6 +719,7 @@ main(int argc, char **argv)
 		if (shm_create(&sv.shm, sv.cfg->shm_name, &sizes, err,
 			sizeof(err)) != 0)
 			fatalx("%s", err);
+		rl_area_init(&sv.shm);
 	}
 	sv.self = shm_proc(&sv.shm, 0);
 	sv.self->role = ROLE_SUPERVISOR;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "proto/roles.h"
+#include "shm/ratelimit.h"
 #include "util/util.h"
 
 #define SHM_PAGE 4096u
@@ -71,6 +72,11 @@ area_size(enum shm_area_id id, const struct shm_sizes *sz, uint32_t *stride,
 		return (size_t)SHM_MAX_PROCS * sizeof(struct shm_proc);
 	case SHM_AREA_CONFIG:
 		return sizeof(struct shm_config) + SHM_CONFIG_MAX;
+	case SHM_AREA_RATELIMIT:
+		return rl_area_size(sz != NULL ? sz->ratelimit_slots : 0,
+		    stride, count);
+	case SHM_AREA_STORE:
+		return sizeof(struct shm_store);
 	default:
 		(void)sz;
 		return 0; /* reserved for a later issue */
@@ -159,6 +165,12 @@ fill_descs(struct shm_desc *d)
 	    doc);
 	LINK_STATS(DESC_LINK)
 #undef DESC_LINK
+#define DESC_HTTP(cname, doc)                                             \
+	desc_add(d, &n, "proc", "http." #cname,                           \
+	    offsetof(struct shm_proc, counters.http.cname), SHM_T_COUNTER, \
+	    doc);
+	HTTPD_STATS(DESC_HTTP)
+#undef DESC_HTTP
 #define DESC_STORE(cname, doc)                                            \
 	desc_add(d, &n, "proc", "store." #cname,                          \
 	    offsetof(struct shm_proc, counters.store.cname), SHM_T_COUNTER, \
@@ -459,6 +471,17 @@ shm_config_read(const struct shm_seg *seg, char *buf, size_t len,
 			return 0;
 	}
 	return -1;
+}
+
+uint32_t *
+shm_store_turns(const struct shm_seg *seg)
+{
+	const struct shm_area *a = shm_area(seg, SHM_AREA_STORE);
+
+	if (a == NULL || a->size < sizeof(struct shm_store))
+		return NULL;
+	return &((struct shm_store *)((char *)seg->base + a->offset))
+		    ->writers_waiting;
 }
 
 const char *

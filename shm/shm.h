@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http/server.h"
 #include "proto/link.h"
 #include "shm/layout.def"
 #include "store/store.h"
@@ -90,6 +91,7 @@ struct shm_desc {
 
 struct shm_counters {
 	struct link_stats link;
+	struct httpd_stats http;
 	struct store_stats store;
 #define SHM_COUNTER_FIELD(cname, pub, doc) uint64_t cname;
 	SHM_PROC_COUNTERS(SHM_COUNTER_FIELD)
@@ -108,6 +110,12 @@ struct shm_config {
 	uint64_t gen;
 	uint32_t len;
 	char json[]; /* len bytes, NUL-terminated */
+};
+
+/* Area "store": state shared by the LMDB writers of all processes. */
+struct shm_store {
+	uint32_t writers_waiting; /* see store_writer_share_turns */
+	uint32_t pad[15];
 };
 
 struct shm_seg {
@@ -166,6 +174,9 @@ int shm_config_read(const struct shm_seg *seg, char *buf, size_t len,
     uint64_t *gen);
 
 const char *shm_state_name(unsigned state);
+
+/* shm_store_turns - the shared write-lock turn counter, or NULL. */
+uint32_t *shm_store_turns(const struct shm_seg *seg);
 
 /* shm_exit_str - "exit 1", "signal 9 (KILL)", or NULL for none. */
 const char *shm_exit_str(int32_t status, char *buf, size_t len);

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/log.h"
 #include "util/util.h"
@@ -73,6 +74,8 @@ struct store_writer {
 	struct store_wreq **tailp;
 	int stopping;
 	uint64_t warned_ms; /* last "re-running" warning, writer thread */
+	uint32_t *turns;    /* writers of all processes waiting for the
+			       LMDB write lock (shm), or NULL */
 };
 
 #define STAT_ADD(st, field, n)                                                \
@@ -511,6 +514,51 @@ store_get(struct store *st, enum store_table t, const void *key, size_t klen,
 }
 
 int
+store_scan(struct store *st, enum store_table t, const void *prefix,
+    size_t plen, uint64_t now, store_scan_fn fn, void *arg)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc, op;
+
+	if ((unsigned)t >= STORE_NTABLES)
+		return STORE_EINVAL;
+	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return map_rc(st, store_tables[t].name, "begin (scan)", rc);
+	if ((rc = mdb_cursor_open(txn, st->dbi[t], &cur)) != 0) {
+		mdb_txn_abort(txn);
+		return map_rc(st, store_tables[t].name, "cursor (scan)", rc);
+	}
+	k.mv_data = (void *)(uintptr_t)prefix;
+	k.mv_size = plen;
+	op = plen > 0 ? MDB_SET_RANGE : MDB_FIRST;
+	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		const unsigned char *p = v.mv_data;
+		uint64_t exp = 0;
+
+		op = MDB_NEXT;
+		if (plen > 0 &&
+		    (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0))
+			break;
+		if (v.mv_size < STORE_HDR)
+			continue;
+		for (int i = 0; i < STORE_HDR; i++)
+			exp = exp << 8 | p[i];
+		if (exp != 0 && exp <= now)
+			continue;
+		if (fn(arg, k.mv_data, k.mv_size, p + STORE_HDR,
+			v.mv_size - STORE_HDR, exp) != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return map_rc(st, store_tables[t].name, "scan", rc);
+	return STORE_OK;
+}
+
+int
 store_count(struct store *st, enum store_table t, uint64_t *n)
 {
 	MDB_txn *txn;
@@ -703,16 +751,33 @@ retryable(int rc)
  * that fit still commit.
  */
 static void
-writer_batch(struct store_writer *w, struct store_wreq **reqs, unsigned n)
+writer_batch(struct store_writer *w, struct store_wreq **reqs, unsigned n,
+    int topup)
 {
 	struct store *st = w->st;
 	MDB_txn *parent;
 	unsigned i, nok = 0;
 	int rc, poisoned = 0;
 
+	if (w->turns != NULL)
+		__atomic_add_fetch(w->turns, 1, __ATOMIC_RELAXED);
+	rc = mdb_txn_begin(st->env, NULL, 0, &parent);
+	if (w->turns != NULL)
+		__atomic_sub_fetch(w->turns, 1, __ATOMIC_RELAXED);
+	if (topup && rc == 0) {
+		/* what arrived while we waited for the lock rides along */
+		pthread_mutex_lock(&w->mu);
+		while (w->head != NULL && n < w->max_batch) {
+			reqs[n++] = w->head;
+			w->head = w->head->next;
+		}
+		if (w->head == NULL)
+			w->tailp = &w->head;
+		pthread_mutex_unlock(&w->mu);
+	}
 	for (i = 0; i < n; i++)
 		reqs[i]->rc = STORE_OK;
-	if ((rc = mdb_txn_begin(st->env, NULL, 0, &parent)) != 0) {
+	if (rc != 0) {
 		rc = map_rc(st, "(batch)", "begin", rc);
 		goto failed;
 	}
@@ -743,7 +808,7 @@ writer_batch(struct store_writer *w, struct store_wreq **reqs, unsigned n)
 		}
 		for (i = 0; i < n; i++) {
 			if (retryable(reqs[i]->rc)) {
-				writer_batch(w, &reqs[i], 1);
+				writer_batch(w, &reqs[i], 1, 0);
 			} else {
 				reqs[i]->done(reqs[i]->arg, reqs[i]->rc);
 				free(reqs[i]);
@@ -783,9 +848,25 @@ writer_main(void *vw)
 		pthread_mutex_unlock(&w->mu);
 		if (n == 0)
 			break; /* stopping and drained */
-		writer_batch(w, w->batch, n);
+		writer_batch(w, w->batch, n, 1);
+		/*
+		 * LMDB's write lock is not fair: a writer that commits and
+		 * begins again at once can keep another process's writer
+		 * waiting for a long time.  When one waits, let it go first
+		 * (bounded: a waiter that died leaves the count up).
+		 */
+		for (int k = 0; w->turns != NULL && k < 40 &&
+		     __atomic_load_n(w->turns, __ATOMIC_RELAXED) > 0;
+		     k++)
+			usleep(50);
 	}
 	return NULL;
+}
+
+void
+store_writer_share_turns(struct store_writer *w, uint32_t *waiting)
+{
+	w->turns = waiting;
 }
 
 struct store_writer *

@@ -115,6 +115,15 @@ int store_del(struct store *st, enum store_table t, const void *key,
  */
 int store_sweep(struct store *st, enum store_table t, uint64_t now_ms,
     size_t batch, size_t max_total, size_t *removed);
+/*
+ * store_scan - call fn for every live record of t whose key starts with
+ * prefix (plen 0 = all), in key order, inside one read transaction; fn
+ * returns non-zero to stop.  The pointers are valid only during the call.
+ */
+typedef int (*store_scan_fn)(void *arg, const void *key, size_t klen,
+    const void *val, size_t vlen, uint64_t expires);
+int store_scan(struct store *st, enum store_table t, const void *prefix,
+    size_t plen, uint64_t now_ms, store_scan_fn fn, void *arg);
 /* store_count - number of records in t (expired ones included). */
 int store_count(struct store *st, enum store_table t, uint64_t *n);
 
@@ -146,6 +155,15 @@ struct store_writer *store_writer_start(struct store *st, unsigned max_batch);
  * STORE_OK, or STORE_ESTOPPED (done is not called). */
 int store_writer_submit(struct store_writer *w, store_apply_fn apply,
     store_done_fn done, void *arg);
+/*
+ * store_writer_share_turns - waiting points at a counter shared by the
+ * writers of every process on this environment (in shm): a writer counts
+ * itself while it waits for LMDB's write lock, and after a commit yields
+ * the lock while another process's writer waits (LMDB's lock is not fair;
+ * without this one process can starve another's commits).  Call before
+ * the first submit.
+ */
+void store_writer_share_turns(struct store_writer *w, uint32_t *waiting);
 /* store_writer_stop - run what is queued, then join the thread. */
 void store_writer_stop(struct store_writer *w);
 

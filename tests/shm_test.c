@@ -118,6 +118,16 @@ START_TEST(descriptors_match_structs)
 	} while (0);
 	LINK_STATS(CHECK_LINK)
 #undef CHECK_LINK
+#define CHECK_HTTP(cname, fdoc)                                           \
+	do {                                                              \
+		const struct shm_desc *e = find_desc("http." #cname);     \
+		ck_assert_ptr_nonnull(e);                                 \
+		ck_assert_uint_eq(e->offset,                              \
+		    offsetof(struct shm_proc, counters.http.cname));      \
+		expect++;                                                 \
+	} while (0);
+	HTTPD_STATS(CHECK_HTTP)
+#undef CHECK_HTTP
 #define CHECK_STORE(cname, fdoc)                                           \
 	do {                                                              \
 		const struct shm_desc *e = find_desc("store." #cname);    \

@@ -422,6 +422,54 @@ START_TEST(test_roundtrip)
 }
 END_TEST
 
+struct scan_acc {
+	unsigned n;
+	char keys[8][16];
+};
+
+static int
+scan_cb(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen, uint64_t expires)
+{
+	struct scan_acc *a = arg;
+
+	(void)val;
+	(void)vlen;
+	(void)expires;
+	if (a->n < 8 && klen < 16) {
+		memcpy(a->keys[a->n], key, klen);
+		a->keys[a->n][klen] = '\0';
+	}
+	a->n++;
+	return 0;
+}
+
+START_TEST(test_scan_prefix)
+{
+	struct store *st = open_store(MAP_BIG, STORE_CREATE, NULL);
+	struct scan_acc a = { 0 };
+
+	ck_assert_int_eq(put_s(st, STORE_IDEM, "a|2", "x", 0), STORE_OK);
+	ck_assert_int_eq(put_s(st, STORE_IDEM, "a|1", "x", 0), STORE_OK);
+	ck_assert_int_eq(put_s(st, STORE_IDEM, "a|3", "x", 500), STORE_OK);
+	ck_assert_int_eq(put_s(st, STORE_IDEM, "b|1", "x", 0), STORE_OK);
+	ck_assert_int_eq(put_s(st, STORE_IDEM, "a", "x", 0), STORE_OK);
+	/* a|3 expired at 500: skipped at now=1000; key order; prefix only */
+	ck_assert_int_eq(store_scan(st, STORE_IDEM, "a|", 2, 1000, scan_cb,
+			     &a),
+	    STORE_OK);
+	ck_assert_uint_eq(a.n, 2);
+	ck_assert_str_eq(a.keys[0], "a|1");
+	ck_assert_str_eq(a.keys[1], "a|2");
+	memset(&a, 0, sizeof(a));
+	ck_assert_int_eq(store_scan(st, STORE_IDEM, NULL, 0, 100, scan_cb,
+			     &a),
+	    STORE_OK);
+	ck_assert_uint_eq(a.n, 5);
+	store_close(st);
+}
+END_TEST
+
 START_TEST(test_bad_args)
 {
 	struct store *st = open_store(MAP_BIG, STORE_CREATE, NULL);
@@ -1352,6 +1400,7 @@ store_suite(void)
 	} cases[] = {
 		{ "basic", test_roundtrip },
 		{ "basic", test_bad_args },
+		{ "basic", test_scan_prefix },
 		{ "ttl", test_ttl_get },
 		{ "ttl", test_reput_moves_expiry },
 		{ "sweep", test_sweep_batches },

@@ -11,7 +11,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 PKGS="build-essential autoconf automake pkg-config libevent-dev libnng-dev
-liblmdb-dev lmdb-utils libjansson-dev libmbedtls-dev check jq"
+liblmdb-dev lmdb-utils libjansson-dev libmbedtls-dev check jq curl clang"
 
 deps() {
 	local missing=
@@ -76,6 +76,8 @@ test)
 		for f in build-san/tests/*.log; do echo "=== $f"; tail -n 60 "$f"; done
 		exit $rc
 	fi
+	echo "dev.sh: fuzz targets (libFuzzer + ASan + UBSan, ${FUZZ_SECONDS:-20} s each)"
+	tests/fuzz.sh || exit 1
 	# one closing line over every Check and end-to-end count above
 	{ summaries build; summaries build-san; } | awk '
 		/Checks:/ { for (i = 1; i <= NF; i++) {

@@ -5,6 +5,9 @@
  *   ping    ask every process to ping every peer on its nng links and
  *           print each link's result; exit 0 only if all answered
  *   reload  SIGHUP the supervisor (validate, publish, tell the children)
+ *   idempotency recent --scope S   replay-protection keys of a scope with
+ *           first/last seen and hit counts (newest first)
+ *   deliveries list                 the delivery rows waiting in the queue
  * The seeds' other operator commands arrive with the issues that build
  * the state they read.
  */
@@ -20,6 +23,8 @@
 #include <jansson.h>
 
 #include "conf/config.h"
+#include "gate/replay.h"
+#include "store/store.h"
 #include "proto/link.h"
 #include "shm/shm.h"
 #include "util/log.h"
@@ -52,7 +57,9 @@ usage(int code)
 	    "usage: relctl [-c FILE] [--json] COMMAND\n"
 	    "commands:\n"
 	    "  ping     ping every nng link of every process\n"
-	    "  reload   validate and apply the configuration (SIGHUP)\n");
+	    "  reload   validate and apply the configuration (SIGHUP)\n"
+	    "  idempotency recent --scope S [--limit N]\n"
+	    "  deliveries list [--limit N]\n");
 	exit(code);
 }
 
@@ -228,6 +235,182 @@ cmd_reload(void)
 	return 0;
 }
 
+/* open_store - the LMDB environment, read-only. */
+static struct store *
+open_store(void)
+{
+	struct store *st;
+	char err[512];
+
+	if (store_open(&st, rc.cfg->state_dir, 0, STORE_RDONLY, NULL, err,
+		sizeof(err)) != STORE_OK) {
+		fprintf(stderr, "relctl: %s\n", err);
+		return NULL;
+	}
+	return st;
+}
+
+struct rows {
+	json_t *arr;
+	size_t limit;
+};
+
+static int
+idem_row(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen, uint64_t expires)
+{
+	struct rows *r = arg;
+	struct replay_idem rec;
+	const char *bar = memchr(key, '|', klen);
+	size_t off = bar ? (size_t)(bar - (const char *)key) + 1 : 0;
+
+	if (vlen != sizeof(rec))
+		return 0;
+	memcpy(&rec, val, sizeof(rec));
+	json_array_append_new(r->arr,
+	    json_pack("{s:s%,s:I,s:I,s:I,s:s%,s:I}", "key",
+		(const char *)key + off, klen - off, "firstSeen",
+		(json_int_t)rec.first_seen, "lastSeen",
+		(json_int_t)rec.last_seen, "hitCount",
+		(json_int_t)rec.hit_count, "deliveryId", rec.delivery_id,
+		(size_t)REPLAY_ID_LEN, "expiresAt", (json_int_t)expires));
+	return 0;
+}
+
+static int
+by_last_seen(const void *a, const void *b)
+{
+	json_int_t x = json_integer_value(
+	    json_object_get(*(json_t *const *)a, "lastSeen"));
+	json_int_t y = json_integer_value(
+	    json_object_get(*(json_t *const *)b, "lastSeen"));
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static int
+print_rows(json_t *arr, size_t limit, const char *const *cols)
+{
+	size_t n = json_array_size(arr);
+	json_t **v = xcalloc(n ? n : 1, sizeof(*v)), *out;
+
+	for (size_t i = 0; i < n; i++)
+		v[i] = json_array_get(arr, i);
+	if (cols != NULL && strcmp(cols[0], "key") == 0)
+		qsort(v, n, sizeof(*v), by_last_seen);
+	out = json_array();
+	for (size_t i = 0; i < n && i < limit; i++)
+		json_array_append(out, v[i]);
+	if (rc.json) {
+		char *s = json_dumps(out, JSON_INDENT(2));
+
+		printf("%s\n", s);
+		free(s);
+	} else {
+		for (size_t i = 0; i < json_array_size(out); i++) {
+			json_t *o = json_array_get(out, i);
+
+			for (size_t c = 0; cols[c] != NULL; c++) {
+				json_t *f = json_object_get(o, cols[c]);
+				char *t = json_is_string(f) ?
+				    xstrdup(json_string_value(f)) :
+				    json_dumps(f, JSON_ENCODE_ANY | JSON_COMPACT);
+
+				printf("%s%s=%s", c ? "  " : "", cols[c],
+				    t ? t : "null");
+				free(t);
+			}
+			printf("\n");
+		}
+		printf("%zu of %zu rows\n", json_array_size(out), n);
+	}
+	json_decref(out);
+	free(v);
+	return 0;
+}
+
+static size_t
+opt_limit(int argc, char **argv)
+{
+	for (int i = 0; i + 1 < argc; i++)
+		if (strcmp(argv[i], "--limit") == 0) {
+			long v = atol(argv[i + 1]);
+
+			return v > 0 ? (size_t)v : 1;
+		}
+	return (size_t)rc.cfg->ops_max_rows_per_section;
+}
+
+static int
+cmd_idempotency(int argc, char **argv)
+{
+	static const char *const cols[] = { "key", "hitCount", "firstSeen",
+		"lastSeen", "deliveryId", NULL };
+	const char *scope = NULL;
+	struct rows r = { json_array(), 0 };
+	struct store *st;
+	char prefix[128];
+	int status;
+
+	for (int i = 0; i + 1 < argc; i++)
+		if (strcmp(argv[i], "--scope") == 0)
+			scope = argv[i + 1];
+	if (argc < 1 || strcmp(argv[0], "recent") != 0 || scope == NULL) {
+		fprintf(stderr, "usage: relctl idempotency recent --scope S "
+				"[--limit N]\n");
+		return 2;
+	}
+	if ((st = open_store()) == NULL)
+		return 2;
+	snprintf(prefix, sizeof(prefix), "%s|", scope);
+	status = store_scan(st, STORE_IDEM, prefix, strlen(prefix), now_ms(),
+		     idem_row, &r) == STORE_OK ?
+	    print_rows(r.arr, opt_limit(argc, argv), cols) :
+	    2;
+	json_decref(r.arr);
+	store_close(st);
+	return status;
+}
+
+static int
+delivery_row(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen, uint64_t expires)
+{
+	struct rows *r = arg;
+	json_t *o = json_loadb(val, vlen, 0, NULL);
+
+	(void)key;
+	(void)klen;
+	(void)expires;
+	if (o != NULL)
+		json_array_append_new(r->arr, o);
+	return 0;
+}
+
+static int
+cmd_deliveries(int argc, char **argv)
+{
+	static const char *const cols[] = { "id", "topic", "state",
+		"attempts", "idemKey", NULL };
+	struct rows r = { json_array(), 0 };
+	struct store *st;
+	int status;
+
+	if (argc < 1 || strcmp(argv[0], "list") != 0) {
+		fprintf(stderr, "usage: relctl deliveries list [--limit N]\n");
+		return 2;
+	}
+	if ((st = open_store()) == NULL)
+		return 2;
+	status = store_scan(st, STORE_DELIVERIES, NULL, 0, now_ms(),
+		     delivery_row, &r) == STORE_OK ?
+	    print_rows(r.arr, opt_limit(argc, argv), cols) :
+	    2;
+	json_decref(r.arr);
+	store_close(st);
+	return status;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -273,6 +456,10 @@ main(int argc, char **argv)
 		return cmd_ping();
 	if (strcmp(argv[optind], "reload") == 0)
 		return cmd_reload();
+	if (strcmp(argv[optind], "idempotency") == 0)
+		return cmd_idempotency(argc - optind - 1, argv + optind + 1);
+	if (strcmp(argv[optind], "deliveries") == 0)
+		return cmd_deliveries(argc - optind - 1, argv + optind + 1);
 	fprintf(stderr, "relctl: unknown command \"%s\"\n", argv[optind]);
 	usage(2);
 }

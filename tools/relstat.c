@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "shm/ratelimit.h"
 #include "shm/shm.h"
 #include "util/util.h"
 
@@ -136,6 +137,91 @@ slot_used(const struct shm_desc *d, size_t nd, const char *slot, unsigned i)
 	return 0;
 }
 
+/* seg_name - the i-th NUL-padded name of the ratelimit head into buf. */
+static const char *
+seg_name(const char *area, const struct rl_head *h, uint64_t i, char *buf,
+    size_t len)
+{
+	const char *p = area + h->names_off + i * h->name_size;
+
+	snprintf(buf, len, "%.*s", (int)strnlen(p, h->name_size), p);
+	return buf;
+}
+
+/* seg_u64 - an aligned u64 at off in an area of size bytes, or 0. */
+static uint64_t
+seg_u64(const char *area, uint64_t size, uint64_t off)
+{
+	if (off % 8 != 0 || off + 8 > size)
+		return 0;
+	return SHM_LOAD((const uint64_t *)(const void *)(area + off));
+}
+
+/*
+ * ratelimit_json - rateLimitPressure: outcome counters per bucket and the
+ * table statistics, every name and offset read from the area's own head
+ * (struct rl_head), so this reads a newer daemon's buckets.  null when
+ * the segment has no ratelimit area.
+ */
+static json_t *
+ratelimit_json(const struct shm_seg *seg)
+{
+	const struct shm_area *a = shm_area_by_name(seg, "ratelimit");
+	json_t *o, *buckets, *table;
+	const char *area;
+	struct rl_head h;
+	uint64_t nnames;
+	char name[257];
+
+	if (a == NULL || a->size < sizeof(h) ||
+	    a->offset + a->size > seg->size)
+		return json_null();
+	o = json_object();
+	buckets = json_object();
+	table = json_object();
+	json_object_set_new(o, "buckets", buckets);
+	json_object_set_new(o, "table", table);
+	area = (const char *)seg->base + a->offset;
+	if (__atomic_load_n(&((const struct rl_head *)(const void *)area)->
+		described, __ATOMIC_ACQUIRE) != 2) {
+		json_object_set_new(table, "slots", json_integer(a->count));
+		return o;
+	}
+	memcpy(&h, area, sizeof(h));
+	nnames = (uint64_t)h.nbuckets + h.noutcomes + h.ntstats;
+	if (memcmp(h.magic, RL_MAGIC, sizeof(h.magic)) != 0 ||
+	    h.name_size == 0 || h.name_size >= sizeof(name) ||
+	    nnames > 4096 || h.nshards > 4096 ||
+	    h.names_off + nnames * h.name_size > a->size)
+		return o;
+	for (uint32_t b = 0; b < h.nbuckets; b++) {
+		json_t *bo = json_object();
+
+		for (uint32_t k = 0; k < h.noutcomes; k++) {
+			uint64_t sum = 0;
+
+			for (uint32_t s = 0; s < h.nshards; s++)
+				sum += seg_u64(area, a->size,
+				    h.counters_off +
+					(uint64_t)s * h.shard_stride +
+					((uint64_t)b * h.noutcomes + k) * 8);
+			json_object_set_new(bo,
+			    seg_name(area, &h, h.nbuckets + k, name,
+				sizeof(name)),
+			    json_integer((json_int_t)sum));
+		}
+		json_object_set_new(buckets,
+		    seg_name(area, &h, b, name, sizeof(name)), bo);
+	}
+	for (uint32_t t = 0; t < h.ntstats; t++)
+		json_object_set_new(table,
+		    seg_name(area, &h, (uint64_t)h.nbuckets + h.noutcomes + t,
+			name, sizeof(name)),
+		    json_integer((json_int_t)seg_u64(area, a->size,
+			h.tstats_off + (uint64_t)t * 8)));
+	return o;
+}
+
 static json_t *
 snapshot(const struct shm_seg *seg)
 {
@@ -206,6 +292,7 @@ snapshot(const struct shm_seg *seg)
 		json_array_append_new(procs, o);
 	}
 	json_object_set_new(root, "processes", procs);
+	json_object_set_new(root, "rateLimitPressure", ratelimit_json(seg));
 
 	if (shm_config_read(seg, text, SHM_CONFIG_MAX + 1, &gen) == 0 &&
 	    (cfg = json_loads(text, 0, NULL)) != NULL)
@@ -214,6 +301,37 @@ snapshot(const struct shm_seg *seg)
 		json_object_set_new(root, "config", json_null());
 	free(text);
 	return root;
+}
+
+/* print_ratelimit - the rateLimitPressure section as text. */
+static void
+print_ratelimit(FILE *out, json_t *rl)
+{
+	json_t *table = json_object_get(rl, "table");
+	json_t *buckets = json_object_get(rl, "buckets"), *b, *v;
+	const char *name, *k;
+	int first = 1;
+
+	if (!json_is_object(rl))
+		return;
+	fprintf(out, "\nrate limits  table:");
+	json_object_foreach(table, k, v)
+		fprintf(out, " %s %lld", k, (long long)json_integer_value(v));
+	fprintf(out, "\n");
+	json_object_foreach(buckets, name, b) {
+		if (first) {
+			fprintf(out, "%-22s", "BUCKET");
+			json_object_foreach(b, k, v)
+				fprintf(out, " %20s", k);
+			fprintf(out, "\n");
+			first = 0;
+		}
+		fprintf(out, "%-22s", name);
+		json_object_foreach(b, k, v)
+			fprintf(out, " %20lld",
+			    (long long)json_integer_value(v));
+		fprintf(out, "\n");
+	}
 }
 
 static void
@@ -252,6 +370,7 @@ print_text(FILE *out, json_t *snap)
 			json_object_get(p, "restarts")),
 		    json_is_string(le) ? json_string_value(le) : "-", age);
 	}
+	print_ratelimit(out, json_object_get(snap, "rateLimitPressure"));
 	fprintf(out, "\nconfig (secrets redacted):\n");
 	cfg = json_dumps(json_object_get(snap, "config"),
 	    JSON_INDENT(2) | JSON_SORT_KEYS);

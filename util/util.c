@@ -115,6 +115,46 @@ strlcpy_rg(char *dst, const char *src, size_t size)
 }
 
 int
+json_escape(char *dst, size_t cap, size_t *pos, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t p = *pos;
+	int rc = 0;
+
+	if (cap == 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[6];
+		size_t w = 1;
+
+		esc[0] = (char)c;
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)c;
+			w = 2;
+		} else if (c < 0x20 || c == 0x7f) {
+			esc[0] = '\\';
+			esc[1] = 'u';
+			esc[2] = '0';
+			esc[3] = '0';
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			w = 6;
+		}
+		if (p + w > cap - 1) {
+			rc = -1;
+			break;
+		}
+		memcpy(dst + p, esc, w);
+		p += w;
+	}
+	dst[p] = '\0';
+	*pos = p;
+	return rc;
+}
+
+int
 mkdir_p(const char *path, unsigned mode)
 {
 	char buf[4096];

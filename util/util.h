@@ -26,6 +26,13 @@ uint64_t mono_us(void);
 /* strlcpy_rg - copy with truncation, always NUL-terminates; returns strlen(src). */
 size_t strlcpy_rg(char *dst, const char *src, size_t size);
 
+/*
+ * json_escape - append the JSON string escape of s[0..n) to dst at *pos,
+ * never past cap - 1 (cuts at a character boundary of the escape) and NUL
+ * terminates.  Returns 0, or -1 when it had to cut.
+ */
+int json_escape(char *dst, size_t cap, size_t *pos, const char *s, size_t n);
+
 /* mkdir_p - create a directory and its parents with mode; 0 or -1/errno. */
 int mkdir_p(const char *path, unsigned mode);
 

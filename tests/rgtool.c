@@ -1,0 +1,76 @@
+/*
+ * rgtool - test and bench helper: produces what a real sender would.
+ *   rgtool oauth-state SECRET UID EXP_MS     a signed OAuth state
+ *   rgtool wa-sign SECRET < BODY              X-Hub-Signature-256 value
+ *   rgtool wa-lines SECRET N PREFIX           N signed WhatsApp bodies,
+ *       one per line: "SIGNATURE BODY" (message id PREFIX.I each)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gate/crypto.h"
+#include "gate/oauthstate.h"
+
+static int
+usage(void)
+{
+	fprintf(stderr, "usage: rgtool oauth-state SECRET UID EXP_MS | "
+			"wa-sign SECRET | wa-lines SECRET N PREFIX\n");
+	return 2;
+}
+
+static void
+sign(const char *secret, const void *body, size_t len, char *out)
+{
+	unsigned char mac[CRYPTO_SHA256_LEN];
+
+	crypto_hmac_sha256(secret, strlen(secret), body, len, mac);
+	memcpy(out, "sha256=", 7);
+	crypto_hex_encode(mac, sizeof(mac), out + 7, 65);
+}
+
+int
+main(int argc, char **argv)
+{
+	char sig[80];
+
+	if (argc >= 5 && strcmp(argv[1], "oauth-state") == 0) {
+		char buf[4096];
+
+		if (oauthstate_make(argv[2], argv[3],
+			strtoull(argv[4], NULL, 10), buf, sizeof(buf)) < 0)
+			return 1;
+		printf("%s\n", buf);
+		return 0;
+	}
+	if (argc >= 3 && strcmp(argv[1], "wa-sign") == 0) {
+		static char body[1 << 20];
+		size_t n = fread(body, 1, sizeof(body), stdin);
+
+		sign(argv[2], body, n, sig);
+		printf("%s\n", sig);
+		return 0;
+	}
+	if (argc >= 5 && strcmp(argv[1], "wa-lines") == 0) {
+		long n = atol(argv[3]);
+
+		for (long i = 0; i < n; i++) {
+			char body[1024];
+			int len = snprintf(body, sizeof(body),
+			    "{\"object\":\"whatsapp_business_account\","
+			    "\"entry\":[{\"id\":\"waba\",\"changes\":[{"
+			    "\"field\":\"messages\",\"value\":{"
+			    "\"messaging_product\":\"whatsapp\","
+			    "\"messages\":[{\"id\":\"%s.%ld\",\"from\":\"1\","
+			    "\"type\":\"text\",\"text\":{\"body\":\"hi\"}}]}}]}"
+			    "]}",
+			    argv[4], i);
+
+			sign(argv[2], body, (size_t)len, sig);
+			printf("%s %s\n", sig, body);
+		}
+		return 0;
+	}
+	return usage();
+}
