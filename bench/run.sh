@@ -108,6 +108,7 @@ CONF
 
 	start_relgated '"app_url": "https://app.example", "RATE_LIMIT_GMAIL_OAUTH_MAX": 1, "RATE_LIMIT_GMAIL_OAUTH_WINDOW_MS": 3600000'
 	read -r r_rps r_p99 r_bad < <(run_wrk relgate_reject "http://127.0.0.1:$RPORT/api/gmail/auth/callback?code=x")
+	[ -z "${VERBOSE:-}" ] || grep -A4 "Latency Distribution" "$T/nginx_reject.wrk" "$T/relgate_reject.wrk"
 	stop_relgated
 
 	echo "reject path (429 to a client over its limit; wrk -t$THREADS -c$CONNS -d${DURATION}s, $WORKERS server processes each):"

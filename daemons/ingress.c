@@ -177,24 +177,55 @@ cors(const struct ing *g, struct httpd_req *req, struct hdrs *h)
  * fail - the classified error answer: status, code header, JSON body and,
  * when retry_s > 0, Retry-After.  h may carry extra headers.
  */
+/* u64_str - decimal of v into buf (>= 21 bytes); returns buf. */
+static const char *
+u64_str(char *buf, uint64_t v)
+{
+	char tmp[21];
+	size_t n = 0, i = 0;
+
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n > 0)
+		buf[i++] = tmp[--n];
+	buf[i] = '\0';
+	return buf;
+}
+
+/* Bodies with the default message, built once: the reject path (429 to
+ * an abusive client) must cost as little as possible. */
+static struct {
+	char body[256];
+	size_t len;
+} default_bodies[RG_E_COUNT];
+
 static int64_t
 fail(struct ing *g, struct httpd_req *req, enum rg_error e, const char *msg,
     uint64_t retry_s, struct hdrs *h)
 {
 	struct hdrs local = { .n = 0 };
-	char body[768];
+	char custom[768];
+	const char *body;
 	size_t len;
 
 	if (h == NULL)
 		h = &local;
-	len = rg_error_body(body, sizeof(body), e, msg);
+	if (msg == NULL && (unsigned)e < RG_E_COUNT) {
+		if (default_bodies[e].len == 0)
+			default_bodies[e].len = rg_error_body(
+			    default_bodies[e].body,
+			    sizeof(default_bodies[e].body), e, NULL);
+		body = default_bodies[e].body;
+		len = default_bodies[e].len;
+	} else {
+		len = rg_error_body(custom, sizeof(custom), e, msg);
+		body = custom;
+	}
 	hdr_add(h, "Content-Type", "application/json");
 	hdr_add(h, CFG(g)->http_error_code_header, rg_error_code(e));
-	if (retry_s > 0) {
-		snprintf(h->retry, sizeof(h->retry), "%llu",
-		    (unsigned long long)retry_s);
-		hdr_add(h, "Retry-After", h->retry);
-	}
+	if (retry_s > 0)
+		hdr_add(h, "Retry-After", u64_str(h->retry, retry_s));
 	if (e == RG_E_INTERNAL_ERROR)
 		COUNT(g, ing_internal_errors);
 	httpd_respond(req, rg_error_status(e), h->h, h->n, body, len);
