@@ -14,12 +14,10 @@
  * stored, or log a secret.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -107,11 +105,9 @@ static enum route_id route_ids[ROUTE_COUNT] = {
 struct pending {
 	uint64_t req_id;
 	enum route_id route;
-	int rc;
 	struct replay_batch batch;
 	struct replay_item *items;
 	char *data; /* keys and payloads the batch points into */
-	struct pending *next;
 };
 
 struct ing {
@@ -119,14 +115,10 @@ struct ing {
 	struct httpd *httpd;
 	int listen_fd;
 	struct cidr_set trusted;
-	struct store_writer *writer;
 	uint64_t seq;
-	/* completions from the writer thread */
-	pthread_mutex_t mu;
-	struct pending *done;
-	int efd;
-	struct event *ev_done;
-	unsigned inflight;
+	unsigned inflight;  /* webhooks waiting for their commit */
+	unsigned fresh;     /* new delivery rows not announced yet */
+	struct event *wake; /* announces them once per loop pass */
 };
 
 static struct ing the_ing;
@@ -440,82 +432,56 @@ pending_apply(struct store_txn *txn, void *arg)
 	return replay_apply(txn, &p->batch);
 }
 
-/* pending_done - writer thread: queue the result, wake the loop. */
+/* wake_workers - new delivery rows: wake a tool-worker, once per pass. */
 static void
-pending_done(void *arg, int rc)
+wake_workers(evutil_socket_t fd, short what, void *arg)
 {
-	struct pending *p = arg;
-	struct ing *g = &the_ing;
-	uint64_t one = 1;
-	int wake;
+	struct ing *g = arg;
+	unsigned n = role_instances(CFG(g), ROLE_TOOL_WORKER);
+	struct proto_msg m;
 
-	p->rc = rc;
-	pthread_mutex_lock(&g->mu);
-	wake = g->done == NULL;
-	p->next = g->done;
-	g->done = p;
-	pthread_mutex_unlock(&g->mu);
-	if (wake && write(g->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_err("eventfd write: %s", strerror(errno));
+	(void)fd;
+	(void)what;
+	if (g->fresh == 0 || n == 0)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_T_DELIVERY_WAKE;
+	m.u.delivery_wake.count = g->fresh;
+	link_send(g->ctx->link, ROLE_TOOL_WORKER, (unsigned)(g->seq % n), &m);
+	g->fresh = 0;
 }
 
 /* finish - loop thread: answer the webhook whose commit finished. */
 static void
-finish(struct ing *g, struct pending *p, unsigned *fresh)
+finish(struct role_ctx *ctx, void *arg, int rc)
 {
+	struct ing *g = ctx->priv;
+	struct pending *p = arg;
 	struct httpd_req *req = httpd_req_lookup(g->httpd, p->req_id);
 
 	g->inflight--;
-	if (p->rc == STORE_OK) {
-		*fresh += p->batch.fresh;
+	if (rc == STORE_OK && p->batch.fresh > 0) {
 		for (unsigned i = 0; i < p->batch.fresh; i++)
 			COUNT(g, ing_deliveries);
+		if (g->fresh == 0)
+			event_active(g->wake, EV_TIMEOUT, 0);
+		g->fresh += p->batch.fresh;
 	}
-	if (req == NULL)
-		return; /* client left: committed or not, nothing to answer */
-	if (p->rc != STORE_OK) {
+	if (req == NULL) {
+		/* client left: committed or not, nothing to answer */
+	} else if (rc != STORE_OK) {
 		COUNT(g, ing_store_failures);
-		log_warn("webhook refused: store %s", store_rc_name(p->rc));
+		log_warn("webhook refused: store %s", store_rc_name(rc));
 		fail(g, req, RG_E_OVERLOADED,
 		    "Could not store the webhook; retry later.", 1, NULL);
-		return;
-	}
-	if (p->batch.n > 0 && p->batch.fresh == 0)
-		COUNT(g, ing_replays);
-	ok_json(req, p->batch.n > 0 && p->batch.fresh == 0);
-}
+	} else {
+		int replay = p->batch.n > 0 && p->batch.fresh == 0;
 
-static void
-on_done(evutil_socket_t fd, short what, void *arg)
-{
-	struct ing *g = arg;
-	struct pending *list, *next;
-	unsigned fresh = 0;
-	uint64_t v;
-
-	(void)what;
-	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		log_err("eventfd read: %s", strerror(errno));
-	pthread_mutex_lock(&g->mu);
-	list = g->done;
-	g->done = NULL;
-	pthread_mutex_unlock(&g->mu);
-	for (; list != NULL; list = next) {
-		next = list->next;
-		finish(g, list, &fresh);
-		pending_free(list);
+		if (replay)
+			COUNT(g, ing_replays);
+		ok_json(req, replay);
 	}
-	if (fresh > 0) {
-		struct proto_msg m;
-		unsigned n = role_instances(CFG(g), ROLE_TOOL_WORKER);
-
-		memset(&m, 0, sizeof(m));
-		m.type = PROTO_T_DELIVERY_WAKE;
-		m.u.delivery_wake.count = fresh;
-		if (n > 0)
-			link_send(g->ctx->link, ROLE_TOOL_WORKER,
-			    (unsigned)(g->seq % n), &m);
-	}
+	pending_free(p);
 }
 
 /* submit - hand the batch to the writer; the answer comes in finish(). */
@@ -524,8 +490,7 @@ submit(struct ing *g, struct httpd_req *req, struct pending *p)
 {
 	replay_prepare(&p->batch, (uint32_t)getpid(), &g->seq);
 	p->batch.ttl_ms = (uint64_t)CFG(g)->replay_idem_ttl_ms;
-	if (store_writer_submit(g->writer, pending_apply, pending_done, p) !=
-	    STORE_OK) {
+	if (role_commit(g->ctx, pending_apply, finish, p) != 0) {
 		pending_free(p);
 		COUNT(g, ing_store_failures);
 		fail(g, req, RG_E_OVERLOADED, "Shutting down; retry later.", 1,
@@ -1088,18 +1053,7 @@ ingress_init(struct role_ctx *ctx)
 			log_err("http.trusted_proxies: %s", err);
 			return -1;
 		}
-	pthread_mutex_init(&g->mu, NULL);
-	g->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (g->efd < 0) {
-		log_err("eventfd: %s", strerror(errno));
-		return -1;
-	}
-	g->ev_done = event_new(ctx->base, g->efd, EV_READ | EV_PERSIST,
-	    on_done, g);
-	event_add(g->ev_done, NULL);
-	g->writer = store_writer_start(ctx->store,
-	    (unsigned)c->store_max_batch);
-	store_writer_share_turns(g->writer, shm_store_turns(&ctx->shm));
+	g->wake = event_new(ctx->base, -1, 0, wake_workers, g);
 	g->listen_fd = httpd_listen(c->http_listen, 1, err, sizeof(err));
 	if (g->listen_fd < 0) {
 		log_err("http.listen %s: %s", c->http_listen, err);
@@ -1120,12 +1074,11 @@ ingress_exit(struct role_ctx *ctx)
 		return;
 	/* stop taking requests; commit what was accepted; answer it */
 	httpd_drain(g->httpd);
-	store_writer_stop(g->writer);
-	on_done(g->efd, EV_READ, g);
+	role_commit_drain(ctx);
+	wake_workers(-1, 0, g);
 	httpd_free(g->httpd);
 	close(g->listen_fd);
-	event_free(g->ev_done);
-	close(g->efd);
+	event_free(g->wake);
 }
 
 static void

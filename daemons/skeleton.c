@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -215,6 +217,147 @@ ping_expire(struct role_ctx *ctx)
 	for (unsigned r = 0; r < PING_MAX_REQS; r++)
 		if (ping_reqs[r].active && ping_reqs[r].deadline_ms <= now)
 			ping_report(ctx, &ping_reqs[r]);
+}
+
+/* --- group commit, answered on the loop -----------------------------------*/
+
+struct commit {
+	struct role_ctx *ctx;
+	store_apply_fn apply;
+	role_commit_done done;
+	void *arg;
+	int rc;
+	struct commit *next;
+};
+
+struct role_commits {
+	struct store_writer *writer;
+	pthread_mutex_t mu;
+	struct commit *head, **tailp; /* finished, in order */
+	int efd;
+	struct event *ev;
+	int stopped;
+};
+
+static int
+commit_apply(struct store_txn *txn, void *arg)
+{
+	struct commit *c = arg;
+
+	return c->apply(txn, c->arg);
+}
+
+/* commit_finished - writer thread: queue for the loop, wake it. */
+static void
+commit_finished(void *arg, int rc)
+{
+	struct commit *c = arg;
+	struct role_commits *rc_ = c->ctx->commits;
+	uint64_t one = 1;
+	int wake;
+
+	c->rc = rc;
+	c->next = NULL;
+	pthread_mutex_lock(&rc_->mu);
+	wake = rc_->head == NULL;
+	*rc_->tailp = c;
+	rc_->tailp = &c->next;
+	pthread_mutex_unlock(&rc_->mu);
+	if (wake && write(rc_->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_err("eventfd write: %s", strerror(errno));
+}
+
+/* commits_run - loop thread: call the done callbacks in commit order. */
+static void
+commits_run(evutil_socket_t fd, short what, void *arg)
+{
+	struct role_commits *rc_ = arg;
+	struct commit *list, *next;
+	uint64_t v;
+
+	(void)what;
+	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_err("eventfd read: %s", strerror(errno));
+	pthread_mutex_lock(&rc_->mu);
+	list = rc_->head;
+	rc_->head = NULL;
+	rc_->tailp = &rc_->head;
+	pthread_mutex_unlock(&rc_->mu);
+	for (; list != NULL; list = next) {
+		next = list->next;
+		list->done(list->ctx, list->arg, list->rc);
+		free(list);
+	}
+}
+
+static struct role_commits *
+commits_start(struct role_ctx *ctx)
+{
+	struct role_commits *rc_ = xcalloc(1, sizeof(*rc_));
+
+	pthread_mutex_init(&rc_->mu, NULL);
+	rc_->tailp = &rc_->head;
+	rc_->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (rc_->efd < 0)
+		fatal("eventfd");
+	rc_->ev = event_new(ctx->base, rc_->efd, EV_READ | EV_PERSIST,
+	    commits_run, rc_);
+	if (rc_->ev == NULL || event_add(rc_->ev, NULL) != 0)
+		fatalx("cannot watch the commit eventfd");
+	rc_->writer = store_writer_start(ctx->store,
+	    (unsigned)ctx->cfg->store_max_batch);
+	store_writer_share_turns(rc_->writer, shm_store_turns(&ctx->shm));
+	return rc_;
+}
+
+int
+role_commit(struct role_ctx *ctx, store_apply_fn apply, role_commit_done done,
+    void *arg)
+{
+	struct commit *c;
+
+	if (ctx->commits == NULL)
+		ctx->commits = commits_start(ctx);
+	if (ctx->commits->stopped)
+		return -1;
+	c = xcalloc(1, sizeof(*c));
+	c->ctx = ctx;
+	c->apply = apply;
+	c->done = done;
+	c->arg = arg;
+	if (store_writer_submit(ctx->commits->writer, commit_apply,
+		commit_finished, c) != STORE_OK) {
+		free(c);
+		return -1;
+	}
+	return 0;
+}
+
+void
+role_commit_drain(struct role_ctx *ctx)
+{
+	struct role_commits *rc_ = ctx->commits;
+
+	if (rc_ == NULL || rc_->stopped)
+		return;
+	rc_->stopped = 1;
+	store_writer_stop(rc_->writer);
+	commits_run(rc_->efd, EV_READ, rc_);
+}
+
+static void
+commits_free(struct role_ctx *ctx)
+{
+	struct role_commits *rc_ = ctx->commits;
+
+	if (rc_ == NULL)
+		return;
+	role_commit_drain(ctx);
+	event_free(rc_->ev);
+	close(rc_->efd);
+	pthread_mutex_destroy(&rc_->mu);
+	free(rc_);
+	ctx->commits = NULL;
 }
 
 /* --- the loop ------------------------------------------------------------*/
@@ -439,6 +582,7 @@ role_main(int argc, char **argv, const struct role_ops *ops)
 	log_info("stopping");
 	if (ops->on_exit != NULL)
 		ops->on_exit(ctx);
+	commits_free(ctx);
 	link_close(ctx->link);
 	store_close(ctx->store);
 	event_free(ev_term);

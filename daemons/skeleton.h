@@ -63,6 +63,8 @@ enum restart_policy role_restart_policy(enum rg_role role);
 /* role_links_to - 1 if role `from` has a link to role `to`. */
 int role_links_to(enum rg_role from, enum rg_role to);
 
+struct role_commits;
+
 struct role_ctx {
 	const struct role_ops *ops;
 	enum rg_role role;
@@ -75,6 +77,7 @@ struct role_ctx {
 	struct shm_proc *self;
 	struct store *store;
 	struct link_ctx *link;
+	struct role_commits *commits; /* see role_commit */
 	void *priv; /* the role's own state */
 };
 
@@ -95,6 +98,21 @@ struct role_ops {
 
 /* role_main - run a role until SIGTERM; returns the exit status. */
 int role_main(int argc, char **argv, const struct role_ops *ops);
+
+/*
+ * role_commit - run apply in a group-commit transaction on the store's
+ * writer thread (started on first use; batches with every other commit of
+ * this process, one fsync each); done(ctx, arg, rc) is then called on the
+ * event loop.  The loop never waits for LMDB.  apply may run twice (see
+ * store.h).  Returns 0, or -1 when the writer is stopping (done is not
+ * called).
+ */
+typedef void (*role_commit_done)(struct role_ctx *ctx, void *arg, int rc);
+int role_commit(struct role_ctx *ctx, store_apply_fn apply,
+    role_commit_done done, void *arg);
+/* role_commit_drain - stop taking commits, run what is queued and call
+ * its done callbacks (for on_exit, before the role drops its clients). */
+void role_commit_drain(struct role_ctx *ctx);
 
 /* role_stop - leave the loop (as on SIGTERM). */
 void role_stop(struct role_ctx *ctx);
