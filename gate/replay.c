@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gate/delivq.h"
 #include "util/util.h"
 
 void
@@ -108,6 +109,9 @@ replay_apply(struct store_txn *txn, void *arg)
 			rc = store_txn_put(txn, STORE_DELIVERIES,
 			    it->delivery_id, REPLAY_ID_LEN, row, rlen, 0);
 			free(row);
+			if (rc == STORE_OK)
+				rc = delivq_index_put(txn, it->delivery_id,
+				    b->now_ms);
 		}
 		if (rc != STORE_OK)
 			return rc;

@@ -4,7 +4,7 @@
  * One group-commit request claims the idempotency keys of a webhook
  * (table idem: "scope|key" -> first seen, last seen, hit count, delivery
  * id; TTL replay.idem_ttl_ms) and writes a delivery row (table
- * deliveries, read by the tool-worker's delivery worker) for every key
+ * deliveries, due at once in deliveries_ready: gate/delivq.h) for every key
  * seen for the first time -- in the same transaction, so a webhook is
  * acknowledged only when both are durable, and a repeat never yields a
  * second delivery.

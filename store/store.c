@@ -366,6 +366,34 @@ store_txn_put(struct store_txn *tx, enum store_table t, const void *key,
 }
 
 int
+store_txn_first(struct store_txn *tx, enum store_table t, void *key,
+    size_t klen)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if ((unsigned)t >= STORE_NTABLES)
+		return STORE_EINVAL;
+	if (tx->err != STORE_OK)
+		return tx->err;
+	if ((rc = mdb_cursor_open(tx->txn, tx->st->dbi[t], &cur)) != 0)
+		return txn_fail(tx, t, "cursor", rc);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	mdb_cursor_close(cur);
+	if (rc != 0)
+		return txn_fail(tx, t, "first", rc);
+	if (k.mv_size != klen) {
+		STAT_ADD(tx->st, errors, 1);
+		log_err("store: %s: first key has %zu bytes, expected %zu",
+		    store_tables[t].name, k.mv_size, klen);
+		return STORE_EIO;
+	}
+	memcpy(key, k.mv_data, klen);
+	return STORE_OK;
+}
+
+int
 store_txn_get(struct store_txn *tx, enum store_table t, const void *key,
     size_t klen, uint64_t now, const void **val, size_t *vlen,
     uint64_t *expires)

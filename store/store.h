@@ -1,8 +1,8 @@
 /*
  * store - relgate's durable tables in one LMDB environment (state_dir).
  *
- * Tables (named DBs): jobs, jobs_ready (index, no TTL), deliveries, cache,
- * idem, events, alerts; every table but jobs_ready has a TTL index
+ * Tables (named DBs): jobs, jobs_ready (index, no TTL), deliveries,
+ * deliveries_ready (index, no TTL), cache, idem, events, alerts; every table but jobs_ready has a TTL index
  * "<table>.ttl" (MDB_DUPSORT, key = 8-byte big-endian expiry in ms, dups =
  * primary keys).  Each stored value carries its own expiry in an 8-byte
  * big-endian prefix, so a get never returns an expired record even before
@@ -30,6 +30,7 @@
 	T(JOBS, "jobs", 1)                                                \
 	T(JOBS_READY, "jobs_ready", 0)                                    \
 	T(DELIVERIES, "deliveries", 1)                                    \
+	T(DELIVERIES_READY, "deliveries_ready", 0)                        \
 	T(CACHE, "cache", 1)                                              \
 	T(IDEM, "idem", 1)                                                \
 	T(EVENTS, "events", 1)                                            \
@@ -134,6 +135,10 @@ int store_txn_get(struct store_txn *txn, enum store_table t, const void *key,
     size_t klen, uint64_t now_ms, const void **val, size_t *vlen,
     uint64_t *expires);
 int store_txn_del(struct store_txn *txn, enum store_table t, const void *key,
+    size_t klen);
+/* store_txn_first - copy the smallest key of t (which must be klen bytes
+ * long) into key; STORE_NOTFOUND when t is empty.  For index tables. */
+int store_txn_first(struct store_txn *txn, enum store_table t, void *key,
     size_t klen);
 
 /*

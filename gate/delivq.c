@@ -1,0 +1,267 @@
+/*
+ * delivq - see delivq.h.  Rows are JSON (jansson) so operators can read
+ * them with relctl; the index key is the due time then the id.
+ */
+#include "gate/delivq.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "util/util.h"
+
+static void
+ikey(unsigned char k[DELIVQ_KEY_LEN], uint64_t at, const char *id)
+{
+	for (int i = 7; i >= 0; i--, at >>= 8)
+		k[i] = (unsigned char)(at & 0xff);
+	memcpy(k + 8, id, DELIVQ_ID_LEN);
+}
+
+int
+delivq_index_put(struct store_txn *txn, const char *id, uint64_t at)
+{
+	unsigned char k[DELIVQ_KEY_LEN];
+
+	ikey(k, at, id);
+	return store_txn_put(txn, STORE_DELIVERIES_READY, k, sizeof(k), "", 0,
+	    0);
+}
+
+static int
+index_del(struct store_txn *txn, const char *id, uint64_t at)
+{
+	unsigned char k[DELIVQ_KEY_LEN];
+	int rc;
+
+	ikey(k, at, id);
+	rc = store_txn_del(txn, STORE_DELIVERIES_READY, k, sizeof(k));
+	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+/* row_load - the row of id, parsed; STORE_NOTFOUND or STORE_EIO. */
+static int
+row_load(struct store_txn *txn, const char *id, json_t **row)
+{
+	const void *v;
+	size_t n;
+	int rc;
+
+	rc = store_txn_get(txn, STORE_DELIVERIES, id, DELIVQ_ID_LEN, 0, &v, &n,
+	    NULL);
+	if (rc != STORE_OK)
+		return rc;
+	*row = json_loadb(v, n, 0, NULL);
+	return *row != NULL && json_is_object(*row) ? STORE_OK : STORE_EIO;
+}
+
+static int
+row_save(struct store_txn *txn, const char *id, json_t *row)
+{
+	char *text = json_dumps(row, JSON_COMPACT);
+	int rc;
+
+	if (text == NULL)
+		return STORE_EIO;
+	rc = store_txn_put(txn, STORE_DELIVERIES, id, DELIVQ_ID_LEN, text,
+	    strlen(text), 0);
+	free(text);
+	return rc;
+}
+
+static uint64_t
+row_u64(json_t *row, const char *key)
+{
+	json_int_t v = json_integer_value(json_object_get(row, key));
+
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+/* due_at - where the row's index entry is: the lease end while leased. */
+static uint64_t
+due_at(json_t *row)
+{
+	const char *st = json_string_value(json_object_get(row, "state"));
+
+	if (st != NULL && strcmp(st, "leased") == 0)
+		return row_u64(row, "leaseUntil");
+	return row_u64(row, "nextAttemptAt");
+}
+
+static int
+set_u64(json_t *row, const char *key, uint64_t v)
+{
+	return json_object_set_new(row, key, json_integer((json_int_t)v));
+}
+
+int
+delivq_claim(struct store_txn *txn, uint64_t now, int32_t owner,
+    uint64_t lease_ms, unsigned max, struct delivq_item *out, unsigned *n)
+{
+	unsigned char key[DELIVQ_KEY_LEN];
+	int rc = STORE_OK;
+
+	*n = 0;
+	while (*n < max) {
+		char id[DELIVQ_ID_LEN + 1];
+		uint64_t at = 0;
+		json_t *row, *payload;
+		struct delivq_item *it;
+		const char *topic;
+
+		rc = store_txn_first(txn, STORE_DELIVERIES_READY, key,
+		    sizeof(key));
+		if (rc != STORE_OK)
+			break;
+		for (int i = 0; i < 8; i++)
+			at = at << 8 | key[i];
+		if (at > now)
+			break;
+		memcpy(id, key + 8, DELIVQ_ID_LEN);
+		id[DELIVQ_ID_LEN] = '\0';
+		if ((rc = index_del(txn, id, at)) != STORE_OK)
+			break;
+		rc = row_load(txn, id, &row);
+		if (rc == STORE_NOTFOUND)
+			continue; /* an index entry without its row */
+		if (rc != STORE_OK) {
+			/* unreadable: keep it, out of the way, for a human */
+			rc = STORE_OK;
+			continue;
+		}
+		json_object_set_new(row, "state", json_string("leased"));
+		set_u64(row, "leaseUntil", now + lease_ms);
+		set_u64(row, "leaseOwner", (uint64_t)owner);
+		if ((rc = row_save(txn, id, row)) != STORE_OK ||
+		    (rc = delivq_index_put(txn, id, now + lease_ms)) !=
+			STORE_OK) {
+			json_decref(row);
+			break;
+		}
+		it = &out[(*n)++];
+		memset(it, 0, sizeof(*it));
+		memcpy(it->id, id, sizeof(it->id));
+		topic = json_string_value(json_object_get(row, "topic"));
+		strlcpy_rg(it->topic, topic ? topic : "", sizeof(it->topic));
+		it->attempts = (uint32_t)row_u64(row, "attempts");
+		payload = json_object_get(row, "payload");
+		it->body = json_dumps(payload ? payload : json_null(),
+		    JSON_COMPACT | JSON_ENCODE_ANY);
+		it->blen = it->body ? strlen(it->body) : 0;
+		json_decref(row);
+	}
+	return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+int
+delivq_complete(struct store_txn *txn, const char *id)
+{
+	json_t *row;
+	int rc = row_load(txn, id, &row);
+
+	if (rc != STORE_OK)
+		return rc;
+	rc = index_del(txn, id, due_at(row));
+	json_decref(row);
+	if (rc == STORE_OK)
+		rc = store_txn_del(txn, STORE_DELIVERIES, id, DELIVQ_ID_LEN);
+	return rc;
+}
+
+int
+delivq_retry(struct store_txn *txn, const char *id, uint64_t now,
+    uint64_t next_at, const char *reason)
+{
+	json_t *row;
+	int rc = row_load(txn, id, &row);
+
+	if (rc != STORE_OK)
+		return rc;
+	if ((rc = index_del(txn, id, due_at(row))) == STORE_OK) {
+		json_object_set_new(row, "state", json_string("ready"));
+		set_u64(row, "attempts", row_u64(row, "attempts") + 1);
+		set_u64(row, "nextAttemptAt", next_at);
+		set_u64(row, "lastAttemptAt", now);
+		json_object_set_new(row, "lastError", json_string(reason));
+		json_object_del(row, "leaseUntil");
+		json_object_del(row, "leaseOwner");
+		rc = row_save(txn, id, row);
+	}
+	if (rc == STORE_OK)
+		rc = delivq_index_put(txn, id, next_at);
+	json_decref(row);
+	return rc;
+}
+
+int
+delivq_dead(struct store_txn *txn, const char *id, uint64_t now,
+    const char *reason)
+{
+	json_t *row;
+	int rc = row_load(txn, id, &row);
+
+	if (rc != STORE_OK)
+		return rc;
+	if ((rc = index_del(txn, id, due_at(row))) == STORE_OK) {
+		json_object_set_new(row, "state", json_string("dead"));
+		set_u64(row, "attempts", row_u64(row, "attempts") + 1);
+		set_u64(row, "deadLetterAt", now);
+		set_u64(row, "lastAttemptAt", now);
+		json_object_set_new(row, "deadLetterReason",
+		    json_string(reason));
+		json_object_del(row, "leaseUntil");
+		json_object_del(row, "leaseOwner");
+		rc = row_save(txn, id, row);
+	}
+	json_decref(row);
+	return rc;
+}
+
+int
+delivq_requeue(struct store_txn *txn, const char *id, uint64_t now)
+{
+	const char *st;
+	json_t *row;
+	int rc = row_load(txn, id, &row);
+
+	if (rc != STORE_OK)
+		return rc;
+	st = json_string_value(json_object_get(row, "state"));
+	if (st == NULL || strcmp(st, "dead") != 0) {
+		json_decref(row);
+		return STORE_NOTFOUND;
+	}
+	json_object_set_new(row, "state", json_string("ready"));
+	set_u64(row, "attempts", 0);
+	set_u64(row, "nextAttemptAt", now);
+	set_u64(row, "requeuedAt", now);
+	rc = row_save(txn, id, row);
+	if (rc == STORE_OK)
+		rc = delivq_index_put(txn, id, now);
+	json_decref(row);
+	return rc;
+}
+
+int
+delivq_next_due(struct store_txn *txn, uint64_t *at)
+{
+	unsigned char key[DELIVQ_KEY_LEN];
+	int rc = store_txn_first(txn, STORE_DELIVERIES_READY, key,
+	    sizeof(key));
+
+	*at = 0;
+	if (rc == STORE_NOTFOUND)
+		return STORE_OK;
+	if (rc == STORE_OK)
+		for (int i = 0; i < 8; i++)
+			*at = *at << 8 | key[i];
+	return rc;
+}
+
+void
+delivq_item_free(struct delivq_item *it)
+{
+	free(it->body);
+	it->body = NULL;
+}

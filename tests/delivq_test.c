@@ -1,0 +1,312 @@
+/*
+ * delivq_test - the delivery queue: claim leases due rows in order, a
+ * lease that runs out is claimed again, retry moves the due time, dead
+ * letters leave the index and come back with requeue, complete removes.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gate/delivq.h"
+#include "gate/replay.h"
+#include "store/store.h"
+
+static char dir[64];
+static struct store *st;
+static struct store_writer *w;
+
+static void
+setup(void)
+{
+	char err[256];
+
+	snprintf(dir, sizeof(dir), "/tmp/rgdelivq.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(store_open(&st, dir, 16u << 20, STORE_CREATE, NULL,
+			     err, sizeof(err)),
+	    STORE_OK);
+	w = store_writer_start(st, 16);
+}
+
+static void
+teardown(void)
+{
+	char cmd[128];
+
+	store_writer_stop(w);
+	store_close(st);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* A test step run inside one write transaction through the writer. */
+struct step {
+	int (*fn)(struct store_txn *, struct step *);
+	uint64_t now;
+	const char *id;
+	struct delivq_item items[8];
+	unsigned n, max;
+	int rc, done;
+};
+
+static void
+step_done(void *arg, int rc)
+{
+	struct step *s = arg;
+
+	s->rc = rc;
+	__atomic_store_n(&s->done, 1, __ATOMIC_RELEASE);
+}
+
+static int
+step_apply(struct store_txn *txn, void *arg)
+{
+	struct step *s = arg;
+
+	return s->fn(txn, s);
+}
+
+static int
+run(struct step *s)
+{
+	s->done = 0;
+	ck_assert_int_eq(store_writer_submit(w, step_apply, step_done, s),
+	    STORE_OK);
+	for (int i = 0; i < 5000 && !__atomic_load_n(&s->done,
+				     __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	ck_assert(s->done);
+	return s->rc;
+}
+
+static int
+do_claim(struct store_txn *txn, struct step *s)
+{
+	for (unsigned i = 0; i < s->n; i++)
+		delivq_item_free(&s->items[i]);
+	return delivq_claim(txn, s->now, 4242, 1000, s->max, s->items, &s->n);
+}
+
+static int
+do_complete(struct store_txn *txn, struct step *s)
+{
+	return delivq_complete(txn, s->id);
+}
+
+static int
+do_retry(struct store_txn *txn, struct step *s)
+{
+	return delivq_retry(txn, s->id, s->now, s->now + 500, "http 503");
+}
+
+static int
+do_dead(struct store_txn *txn, struct step *s)
+{
+	return delivq_dead(txn, s->id, s->now, "attempts exhausted");
+}
+
+static int
+do_requeue(struct store_txn *txn, struct step *s)
+{
+	return delivq_requeue(txn, s->id, s->now);
+}
+
+/* enqueue - n webhook messages through replay_apply, as the ingress. */
+struct rstep {
+	struct replay_batch b;
+	struct replay_item items[8];
+	int rc, done;
+};
+
+static int
+rstep_apply(struct store_txn *txn, void *arg)
+{
+	struct rstep *r = arg;
+
+	return replay_apply(txn, &r->b);
+}
+
+static void
+rstep_done(void *arg, int rc)
+{
+	struct rstep *r = arg;
+
+	r->rc = rc;
+	__atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
+}
+
+static void
+enqueue(struct rstep *r, const char **keys, unsigned n, uint64_t t)
+{
+	static uint64_t seq;
+
+	memset(r, 0, sizeof(*r));
+	r->b.scope = "whatsapp_message";
+	r->b.topic = "whatsapp.message";
+	r->b.now_ms = t;
+	r->b.ttl_ms = 100000;
+	r->b.n = n;
+	r->b.items = r->items;
+	for (unsigned i = 0; i < n; i++) {
+		r->items[i].key = keys[i];
+		r->items[i].klen = strlen(keys[i]);
+		r->items[i].payload = "{\"m\":1}";
+		r->items[i].plen = 7;
+	}
+	replay_prepare(&r->b, 7, &seq);
+	ck_assert_int_eq(store_writer_submit(w, rstep_apply, rstep_done, r),
+	    STORE_OK);
+	for (int i = 0; i < 5000 && !__atomic_load_n(&r->done,
+				     __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	ck_assert_int_eq(r->rc, STORE_OK);
+}
+
+static void
+free_items(struct step *s)
+{
+	for (unsigned i = 0; i < s->n; i++)
+		delivq_item_free(&s->items[i]);
+	s->n = 0;
+}
+
+START_TEST(claim_lease_reclaim_complete)
+{
+	const char *k[] = { "m1", "m2", "m3" };
+	struct rstep r;
+	struct step s = { .fn = do_claim, .max = 8 };
+	char first[DELIVQ_ID_LEN + 1];
+
+	enqueue(&r, k, 3, 1000);
+	/* not due before its time */
+	s.now = 999;
+	ck_assert_int_eq(run(&s), STORE_OK);
+	ck_assert_uint_eq(s.n, 0);
+	/* due: all three, in order, with topic and payload */
+	s.now = 1000;
+	ck_assert_int_eq(run(&s), STORE_OK);
+	ck_assert_uint_eq(s.n, 3);
+	ck_assert_str_eq(s.items[0].id, r.items[0].delivery_id);
+	ck_assert_str_eq(s.items[0].topic, "whatsapp.message");
+	ck_assert_str_eq(s.items[0].body, "{\"m\":1}");
+	ck_assert_uint_eq(s.items[0].attempts, 0);
+	memcpy(first, s.items[0].id, sizeof(first));
+	free_items(&s);
+	/* leased: nothing more to claim until the lease (1000 ms) runs out */
+	s.now = 1500;
+	ck_assert_int_eq(run(&s), STORE_OK);
+	ck_assert_uint_eq(s.n, 0);
+	/* the holder died: at lease end the rows are claimed again */
+	s.now = 2000;
+	ck_assert_int_eq(run(&s), STORE_OK);
+	ck_assert_uint_eq(s.n, 3);
+	free_items(&s);
+	/* delivered: gone for good */
+	s.fn = do_complete;
+	s.id = first;
+	ck_assert_int_eq(run(&s), STORE_OK);
+	s.fn = do_claim;
+	s.now = 10000;
+	ck_assert_int_eq(run(&s), STORE_OK);
+	ck_assert_uint_eq(s.n, 2);
+	free_items(&s);
+	s.fn = do_complete;
+	ck_assert_int_eq(run(&s), STORE_NOTFOUND);
+}
+END_TEST
+
+START_TEST(retry_dead_requeue)
+{
+	const char *k[] = { "r1" };
+	struct rstep r;
+	struct step s = { .fn = do_claim, .max = 8 };
+	char id[DELIVQ_ID_LEN + 1];
+	void *v;
+	size_t n;
+
+	enqueue(&r, k, 1, 1000);
+	memcpy(id, r.items[0].delivery_id, sizeof(id));
+	s.now = 1000;
+	ck_assert_int_eq(run(&s), STORE_OK);
+	ck_assert_uint_eq(s.n, 1);
+	free_items(&s);
+	/* a failed attempt: due again 500 ms later, attempts counted */
+	s.fn = do_retry;
+	s.id = id;
+	s.now = 1100;
+	ck_assert_int_eq(run(&s), STORE_OK);
+	s.fn = do_claim;
+	s.now = 1599;
+	ck_assert_int_eq(run(&s), STORE_OK);
+	ck_assert_uint_eq(s.n, 0);
+	s.now = 1600;
+	ck_assert_int_eq(run(&s), STORE_OK);
+	ck_assert_uint_eq(s.n, 1);
+	ck_assert_uint_eq(s.items[0].attempts, 1);
+	free_items(&s);
+	/* out of attempts: a dead letter, never claimed, still stored */
+	s.fn = do_dead;
+	ck_assert_int_eq(run(&s), STORE_OK);
+	s.fn = do_claim;
+	s.now = 1000000;
+	ck_assert_int_eq(run(&s), STORE_OK);
+	ck_assert_uint_eq(s.n, 0);
+	ck_assert_int_eq(store_get(st, STORE_DELIVERIES, id, DELIVQ_ID_LEN, 0,
+			     &v, &n, NULL),
+	    STORE_OK);
+	ck_assert_ptr_nonnull(memmem(v, n, "\"state\":\"dead\"", 14));
+	ck_assert_ptr_nonnull(memmem(v, n, "attempts exhausted", 18));
+	free(v);
+	/* requeue: ready again with attempts reset */
+	s.fn = do_requeue;
+	ck_assert_int_eq(run(&s), STORE_OK);
+	ck_assert_int_eq(run(&s), STORE_NOTFOUND); /* no longer dead */
+	s.fn = do_claim;
+	ck_assert_int_eq(run(&s), STORE_OK);
+	ck_assert_uint_eq(s.n, 1);
+	ck_assert_uint_eq(s.items[0].attempts, 0);
+	free_items(&s);
+}
+END_TEST
+
+START_TEST(claim_respects_max)
+{
+	const char *k[] = { "a", "b", "c", "d", "e" };
+	struct rstep r;
+	struct step s = { .fn = do_claim, .max = 2, .now = 5000 };
+
+	enqueue(&r, k, 5, 1000);
+	ck_assert_int_eq(run(&s), STORE_OK);
+	ck_assert_uint_eq(s.n, 2);
+	free_items(&s);
+	ck_assert_int_eq(run(&s), STORE_OK);
+	ck_assert_uint_eq(s.n, 2);
+	free_items(&s);
+	ck_assert_int_eq(run(&s), STORE_OK);
+	ck_assert_uint_eq(s.n, 1);
+	free_items(&s);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *su = suite_create("delivq");
+	TCase *tc = tcase_create("delivq");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, claim_lease_reclaim_complete);
+	tcase_add_test(tc, retry_dead_requeue);
+	tcase_add_test(tc, claim_respects_max);
+	suite_add_tcase(su, tc);
+	sr = srunner_create(su);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
