@@ -8,6 +8,8 @@
  *   idempotency recent --scope S   replay-protection keys of a scope with
  *           first/last seen and hit counts (newest first)
  *   deliveries list                 the delivery rows waiting in the queue
+ *   deliveries dead-letters         the rows that ran out of attempts
+ *   deliveries requeue ID           a dead letter back to the queue
  * The seeds' other operator commands arrive with the issues that build
  * the state they read.
  */
@@ -23,6 +25,7 @@
 #include <jansson.h>
 
 #include "conf/config.h"
+#include "gate/delivq.h"
 #include "gate/replay.h"
 #include "store/store.h"
 #include "proto/link.h"
@@ -59,7 +62,8 @@ usage(int code)
 	    "  ping     ping every nng link of every process\n"
 	    "  reload   validate and apply the configuration (SIGHUP)\n"
 	    "  idempotency recent --scope S [--limit N]\n"
-	    "  deliveries list [--limit N]\n");
+	    "  deliveries list|dead-letters [--limit N]\n"
+	    "  deliveries requeue ID\n");
 	exit(code);
 }
 
@@ -372,18 +376,89 @@ cmd_idempotency(int argc, char **argv)
 	return status;
 }
 
+struct drows {
+	json_t *arr;
+	int dead_only;
+};
+
 static int
 delivery_row(void *arg, const void *key, size_t klen, const void *val,
     size_t vlen, uint64_t expires)
 {
-	struct rows *r = arg;
+	struct drows *r = arg;
 	json_t *o = json_loadb(val, vlen, 0, NULL);
+	const char *st;
 
 	(void)key;
 	(void)klen;
 	(void)expires;
-	if (o != NULL)
+	if (o == NULL)
+		return 0;
+	st = json_string_value(json_object_get(o, "state"));
+	if (r->dead_only && (st == NULL || strcmp(st, "dead") != 0))
+		json_decref(o);
+	else
 		json_array_append_new(r->arr, o);
+	return 0;
+}
+
+struct requeue {
+	const char *id;
+	int rc, done;
+};
+
+static int
+requeue_apply(struct store_txn *txn, void *arg)
+{
+	struct requeue *q = arg;
+
+	return delivq_requeue(txn, q->id, now_ms());
+}
+
+static void
+requeue_done(void *arg, int rcode)
+{
+	struct requeue *q = arg;
+
+	q->rc = rcode;
+	q->done = 1;
+}
+
+static int
+cmd_requeue(const char *id)
+{
+	struct requeue q = { id, STORE_EIO, 0 };
+	struct store_writer *w;
+	struct store *st;
+	char err[512];
+
+	if (strlen(id) != DELIVQ_ID_LEN) {
+		fprintf(stderr, "relctl: a delivery id has %d characters\n",
+		    DELIVQ_ID_LEN);
+		return 2;
+	}
+	if (store_open(&st, rc.cfg->state_dir,
+		(uint64_t)rc.cfg->store_map_size_mb << 20, 0, NULL, err,
+		sizeof(err)) != STORE_OK) {
+		fprintf(stderr, "relctl: %s\n", err);
+		return 2;
+	}
+	w = store_writer_start(st, 1);
+	if (store_writer_submit(w, requeue_apply, requeue_done, &q) !=
+	    STORE_OK)
+		q.rc = STORE_ESTOPPED;
+	store_writer_stop(w); /* runs the request, then joins */
+	store_close(st);
+	if (q.rc == STORE_NOTFOUND) {
+		fprintf(stderr, "relctl: no dead letter %s\n", id);
+		return 1;
+	}
+	if (q.rc != STORE_OK) {
+		fprintf(stderr, "relctl: requeue %s: %s\n", id,
+		    store_rc_name(q.rc));
+		return 2;
+	}
+	printf("requeued %s\n", id);
 	return 0;
 }
 
@@ -391,15 +466,20 @@ static int
 cmd_deliveries(int argc, char **argv)
 {
 	static const char *const cols[] = { "id", "topic", "state",
-		"attempts", "idemKey", NULL };
-	struct rows r = { json_array(), 0 };
+		"attempts", "idemKey", "lastError", "deadLetterReason", NULL };
+	struct drows r = { json_array(), 0 };
 	struct store *st;
 	int status;
 
-	if (argc < 1 || strcmp(argv[0], "list") != 0) {
-		fprintf(stderr, "usage: relctl deliveries list [--limit N]\n");
+	if (argc >= 2 && strcmp(argv[0], "requeue") == 0)
+		return cmd_requeue(argv[1]);
+	if (argc < 1 || (strcmp(argv[0], "list") != 0 &&
+			    strcmp(argv[0], "dead-letters") != 0)) {
+		fprintf(stderr, "usage: relctl deliveries list|dead-letters "
+				"[--limit N] | requeue ID\n");
 		return 2;
 	}
+	r.dead_only = strcmp(argv[0], "dead-letters") == 0;
 	if ((st = open_store()) == NULL)
 		return 2;
 	status = store_scan(st, STORE_DELIVERIES, NULL, 0, now_ms(),
