@@ -28,6 +28,8 @@
 #include "conf/config.h"
 #include "daemons/skeleton.h"
 #include "proto/link.h"
+#include "shm/bulkhead.h"
+#include "shm/circuit.h"
 #include "shm/ratelimit.h"
 #include "shm/shm.h"
 #include "store/store.h"
@@ -246,6 +248,13 @@ child_died(struct child *k, int status)
 	shm_exit_str(status, how, sizeof(how));
 	kid_name(k, name, sizeof(name));
 	k->pid = 0;
+	{
+		unsigned n = bh_reclaim_pid(&sv.shm, (pid_t)pid);
+
+		if (n > 0)
+			log_info("%s (pid %ld): %u bulkhead leases reclaimed",
+			    name, pid, n);
+	}
 	SHM_STORE(&p->last_exit, (int32_t)status);
 	SHM_STORE(&p->pid, 0);
 	SHM_INC(&sv.self->counters.child_deaths);
@@ -720,6 +729,8 @@ main(int argc, char **argv)
 			sizeof(err)) != 0)
 			fatalx("%s", err);
 		rl_area_init(&sv.shm);
+		cb_area_init(&sv.shm);
+		bh_area_init(&sv.shm);
 	}
 	sv.self = shm_proc(&sv.shm, 0);
 	sv.self->role = ROLE_SUPERVISOR;

@@ -169,9 +169,10 @@ delivq_complete(struct store_txn *txn, const char *id)
 	return rc;
 }
 
-int
-delivq_retry(struct store_txn *txn, const char *id, uint64_t now,
-    uint64_t next_at, const char *reason)
+/* reschedule - ready again at next_at; attempted: count it, with why. */
+static int
+reschedule(struct store_txn *txn, const char *id, uint64_t now,
+    uint64_t next_at, const char *reason, int attempted)
 {
 	json_t *row;
 	int rc = row_load(txn, id, &row);
@@ -180,10 +181,13 @@ delivq_retry(struct store_txn *txn, const char *id, uint64_t now,
 		return rc;
 	if ((rc = index_del(txn, id, due_at(row))) == STORE_OK) {
 		json_object_set_new(row, "state", json_string("ready"));
-		set_u64(row, "attempts", row_u64(row, "attempts") + 1);
 		set_u64(row, "nextAttemptAt", next_at);
-		set_u64(row, "lastAttemptAt", now);
-		json_object_set_new(row, "lastError", json_string(reason));
+		if (attempted) {
+			set_u64(row, "attempts", row_u64(row, "attempts") + 1);
+			set_u64(row, "lastAttemptAt", now);
+			json_object_set_new(row, "lastError",
+			    json_string(reason));
+		}
 		json_object_del(row, "leaseUntil");
 		json_object_del(row, "leaseOwner");
 		rc = row_save(txn, id, row);
@@ -192,6 +196,19 @@ delivq_retry(struct store_txn *txn, const char *id, uint64_t now,
 		rc = delivq_index_put(txn, id, next_at);
 	json_decref(row);
 	return rc;
+}
+
+int
+delivq_retry(struct store_txn *txn, const char *id, uint64_t now,
+    uint64_t next_at, const char *reason)
+{
+	return reschedule(txn, id, now, next_at, reason, 1);
+}
+
+int
+delivq_postpone(struct store_txn *txn, const char *id, uint64_t next_at)
+{
+	return reschedule(txn, id, 0, next_at, NULL, 0);
 }
 
 int

@@ -46,6 +46,9 @@ int delivq_complete(struct store_txn *txn, const char *id);
 /* delivq_retry - failed attempt: attempts+1, due again at next_at. */
 int delivq_retry(struct store_txn *txn, const char *id, uint64_t now,
     uint64_t next_at, const char *reason);
+/* delivq_postpone - not attempted (e.g. the circuit is open): ready
+ * again at next_at, attempts unchanged. */
+int delivq_postpone(struct store_txn *txn, const char *id, uint64_t next_at);
 /* delivq_dead - no more attempts: into the dead letters with a reason. */
 int delivq_dead(struct store_txn *txn, const char *id, uint64_t now,
     const char *reason);

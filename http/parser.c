@@ -28,8 +28,8 @@ enum {
 #define F_CONN_CLOSE 0x20u
 #define F_CONN_KA    0x40u
 
-/* token characters (RFC 9110 5.6.2) */
-static const unsigned char tchar[256] = {
+/* token characters (RFC 9110 5.6.2), shared with respparse.c */
+const unsigned char httpp_tchar[256] = {
 	['0' ... '9'] = 1,
 	['A' ... 'Z'] = 1,
 	['a' ... 'z'] = 1,
@@ -130,7 +130,7 @@ parse_reqline(struct httpp *p, const char *buf, size_t ls, size_t n)
 	size_t i, t0, j, q;
 	const unsigned char *v;
 
-	for (i = 0; i < n && tchar[s[i]]; i++)
+	for (i = 0; i < n && httpp_tchar[s[i]]; i++)
 		;
 	if (i == 0 || i >= n || s[i] != ' ')
 		return fail(p, HTTPP_E_BAD_REQUEST);
@@ -176,7 +176,7 @@ check_field(
 {
 	size_t i, b, e;
 
-	for (i = 0; i < n && tchar[s[i]]; i++)
+	for (i = 0; i < n && httpp_tchar[s[i]]; i++)
 		;
 	/* a leading SP/HTAB is obs-fold; a SP before the colon is refused */
 	if (i == 0 || i >= n || s[i] != ':')

@@ -141,6 +141,9 @@ const char *httpp_field(
 int httpp_err_status(enum httpp_err e);
 const char *httpp_err_name(enum httpp_err e);
 
+/* httpp_tchar - 1 for the token characters of RFC 9110 5.6.2. */
+extern const unsigned char httpp_tchar[256];
+
 /* httpp_ieq - ASCII case-insensitive equality of a[0..alen) and b. */
 int httpp_ieq(const char *a, size_t alen, const char *b);
 

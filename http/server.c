@@ -860,6 +860,24 @@ httpd_respond(struct httpd_req *r, int status, const struct httpd_header *hdrs,
 }
 
 int
+httpd_req_abort(struct httpd_req *r)
+{
+	struct linger lg = { 1, 0 };
+	struct conn *c;
+
+	if (r == NULL || r->c == NULL || r->c->dead || !r->owned)
+		return -1;
+	c = r->c;
+	/* the application ends it: no on_close for this request */
+	r->owned = 0;
+	r->awaiting = 0;
+	r->close_cb = NULL;
+	(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	conn_kill(c);
+	return 0;
+}
+
+int
 httpd_stream_start(struct httpd_req *r, int status,
     const struct httpd_header *hdrs, size_t nhdrs)
 {

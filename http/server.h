@@ -197,6 +197,14 @@ int httpd_respond(struct httpd_req *req, int status,
     const struct httpd_header *hdrs, size_t nhdrs, const void *body,
     size_t len);
 
+/*
+ * httpd_req_abort - end an owned request by resetting its connection
+ * (SO_LINGER 0: the client sees an RST, no answer).  Completes the request
+ * without on_close.  For test upstreams that inject failures.  0, or -1
+ * if req is not owned.
+ */
+int httpd_req_abort(struct httpd_req *req);
+
 /* httpd_stream_start - begin a streamed answer: chunked for HTTP/1.1,
  * close-delimited for HTTP/1.0.  0, or -1 as for httpd_respond. */
 int httpd_stream_start(struct httpd_req *req, int status,

@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "proto/roles.h"
+#include "shm/bulkhead.h"
+#include "shm/circuit.h"
 #include "shm/ratelimit.h"
 #include "util/util.h"
 
@@ -75,6 +77,10 @@ area_size(enum shm_area_id id, const struct shm_sizes *sz, uint32_t *stride,
 	case SHM_AREA_RATELIMIT:
 		return rl_area_size(sz != NULL ? sz->ratelimit_slots : 0,
 		    stride, count);
+	case SHM_AREA_CIRCUIT:
+		return cb_area_size(stride, count);
+	case SHM_AREA_BULKHEAD:
+		return bh_area_size(stride, count);
 	case SHM_AREA_STORE:
 		return sizeof(struct shm_store);
 	default:

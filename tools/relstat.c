@@ -17,6 +17,8 @@
 
 #include <jansson.h>
 
+#include "shm/bulkhead.h"
+#include "shm/circuit.h"
 #include "shm/ratelimit.h"
 #include "shm/shm.h"
 #include "util/util.h"
@@ -222,6 +224,202 @@ ratelimit_json(const struct shm_seg *seg)
 	return o;
 }
 
+/* seg_u32 - an aligned u32 at off in an area of size bytes, or 0. */
+static uint32_t
+seg_u32(const char *area, uint64_t size, uint64_t off)
+{
+	if (off % 4 != 0 || off + 4 > size)
+		return 0;
+	return SHM_LOAD((const uint32_t *)(const void *)(area + off));
+}
+
+/* area_name - the i-th NUL-padded name of a names table into buf. */
+static const char *
+area_name(const char *area, uint32_t names_off, uint32_t name_size,
+    uint64_t i, char *buf, size_t len)
+{
+	const char *p = area + names_off + i * name_size;
+
+	snprintf(buf, len, "%.*s", (int)strnlen(p, name_size), p);
+	return buf;
+}
+
+/* time_json - a time in ms, null for 0 (never). */
+static json_t *
+time_json(uint64_t ms)
+{
+	return ms ? json_integer((json_int_t)ms) : json_null();
+}
+
+/* names_ok - a names table of n entries fits the area. */
+static int
+names_ok(const struct shm_area *a, uint32_t names_off, uint32_t name_size,
+    uint64_t n)
+{
+	return name_size > 0 && name_size < 256 && n <= 4096 &&
+	    names_off + n * name_size <= a->size;
+}
+
+/*
+ * circuits_json - circuits: state, consecutive failures, probes in
+ * flight, when it opened and the counters of every circuit, names and
+ * offsets read from the area's head (struct cb_head).  null when the
+ * segment has no circuit area.
+ */
+static json_t *
+circuits_json(const struct shm_seg *seg)
+{
+	const struct shm_area *a = shm_area_by_name(seg, "circuit");
+	const char *area;
+	struct cb_head h;
+	json_t *o;
+	char name[257], sname[257];
+
+	if (a == NULL || a->size < sizeof(h) ||
+	    a->offset + a->size > seg->size)
+		return json_null();
+	o = json_object();
+	area = (const char *)seg->base + a->offset;
+	if (__atomic_load_n(&((const struct cb_head *)(const void *)area)->
+		described, __ATOMIC_ACQUIRE) != 2)
+		return o;
+	memcpy(&h, area, sizeof(h));
+	if (memcmp(h.magic, CB_MAGIC, sizeof(h.magic)) != 0 ||
+	    !names_ok(a, h.names_off, h.name_size,
+		(uint64_t)h.nproviders + h.nstates + h.ncounters) ||
+	    h.slots_off + (uint64_t)h.nproviders * h.slot_size > a->size)
+		return o;
+	for (uint32_t p = 0; p < h.nproviders; p++) {
+		uint64_t slot = h.slots_off + (uint64_t)p * h.slot_size;
+		uint64_t w = seg_u64(area, a->size, slot + h.word_off);
+		unsigned st = CB_W_STATE(w);
+		json_t *c = json_object(), *counters = json_object();
+
+		if (st < h.nstates)
+			area_name(area, h.names_off, h.name_size,
+			    (uint64_t)h.nproviders + st, sname, sizeof(sname));
+		else
+			snprintf(sname, sizeof(sname), "%u", st);
+		json_object_set_new(c, "state", json_string(sname));
+		json_object_set_new(c, "consecutiveFailures",
+		    json_integer(st == CB_ST_CLOSED ? CB_W_COUNT(w) : 0));
+		json_object_set_new(c, "probesInFlight",
+		    json_integer(st == CB_ST_HALF_OPEN ? CB_W_COUNT(w) : 0));
+		json_object_set_new(c, "openedAt",
+		    time_json(st == CB_ST_OPEN ? CB_W_TIME(w) :
+			seg_u64(area, a->size, slot + h.opened_off)));
+		json_object_set_new(c, "changedAt", time_json(CB_W_TIME(w)));
+		json_object_set_new(c, "threshold",
+		    json_integer(seg_u32(area, a->size,
+			slot + h.threshold_off)));
+		json_object_set_new(c, "cooldownMs",
+		    json_integer(seg_u32(area, a->size,
+			slot + h.cooldown_off)));
+		for (uint32_t k = 0; k < h.ncounters; k++)
+			json_object_set_new(counters,
+			    area_name(area, h.names_off, h.name_size,
+				(uint64_t)h.nproviders + h.nstates + k, name,
+				sizeof(name)),
+			    json_integer((json_int_t)seg_u64(area, a->size,
+				slot + h.counters_off + (uint64_t)k * 8)));
+		json_object_set_new(c, "counters", counters);
+		json_object_set_new(o,
+		    area_name(area, h.names_off, h.name_size, p, name,
+			sizeof(name)),
+		    c);
+	}
+	return o;
+}
+
+/*
+ * bulkheads_json - bulkheads: live leases (with owner pid, id and
+ * times), settings and counters of every bulkhead, names and offsets read
+ * from the area's head (struct bh_head).  null when the segment has no
+ * bulkhead area.
+ */
+static json_t *
+bulkheads_json(const struct shm_seg *seg)
+{
+	const struct shm_area *a = shm_area_by_name(seg, "bulkhead");
+	uint64_t now = now_ms();
+	const char *area;
+	struct bh_head h;
+	json_t *o;
+	char name[257];
+
+	if (a == NULL || a->size < sizeof(h) ||
+	    a->offset + a->size > seg->size)
+		return json_null();
+	o = json_object();
+	area = (const char *)seg->base + a->offset;
+	if (__atomic_load_n(&((const struct bh_head *)(const void *)area)->
+		described, __ATOMIC_ACQUIRE) != 2)
+		return o;
+	memcpy(&h, area, sizeof(h));
+	if (memcmp(h.magic, BH_MAGIC, sizeof(h.magic)) != 0 ||
+	    h.pid_bits != BH_PID_BITS || h.capacity > 65536 ||
+	    !names_ok(a, h.names_off, h.name_size,
+		(uint64_t)h.nproviders + h.ncounters) ||
+	    h.provs_off + (uint64_t)h.nproviders * h.prov_size > a->size)
+		return o;
+	for (uint32_t p = 0; p < h.nproviders; p++) {
+		uint64_t base = h.provs_off + (uint64_t)p * h.prov_size;
+		json_t *b = json_object(), *counters = json_object();
+		json_t *leases = json_array();
+		uint32_t live = 0, expired = 0;
+
+		for (uint32_t i = 0; i < h.capacity; i++) {
+			uint64_t w = seg_u64(area, a->size,
+			    base + h.words_off + (uint64_t)i * 8);
+			uint64_t info = base + h.info_off +
+			    (uint64_t)i * h.info_size;
+			json_t *l;
+
+			if (w == 0)
+				continue;
+			if (BH_W_EXPIRES(w) <= now) {
+				expired++;
+				continue;
+			}
+			live++;
+			l = json_object();
+			json_object_set_new(l, "pid",
+			    json_integer(BH_W_PID(w)));
+			json_object_set_new(l, "id",
+			    json_integer((json_int_t)seg_u64(area, a->size,
+				info)));
+			json_object_set_new(l, "acquiredAt",
+			    time_json(seg_u64(area, a->size, info + 8)));
+			json_object_set_new(l, "expiresAt",
+			    json_integer((json_int_t)BH_W_EXPIRES(w)));
+			json_array_append_new(leases, l);
+		}
+		json_object_set_new(b, "inFlight", json_integer(live));
+		json_object_set_new(b, "expired", json_integer(expired));
+		json_object_set_new(b, "maxConcurrent",
+		    json_integer(seg_u32(area, a->size, base + h.max_off)));
+		json_object_set_new(b, "capacity", json_integer(h.capacity));
+		json_object_set_new(b, "leaseTtlMs",
+		    json_integer(seg_u32(area, a->size, base + h.ttl_off)));
+		json_object_set_new(b, "lastWarnedAt",
+		    time_json(seg_u64(area, a->size, base + h.warned_off)));
+		for (uint32_t k = 0; k < h.ncounters; k++)
+			json_object_set_new(counters,
+			    area_name(area, h.names_off, h.name_size,
+				(uint64_t)h.nproviders + k, name,
+				sizeof(name)),
+			    json_integer((json_int_t)seg_u64(area, a->size,
+				base + h.counters_off + (uint64_t)k * 8)));
+		json_object_set_new(b, "counters", counters);
+		json_object_set_new(b, "leases", leases);
+		json_object_set_new(o,
+		    area_name(area, h.names_off, h.name_size, p, name,
+			sizeof(name)),
+		    b);
+	}
+	return o;
+}
+
 static json_t *
 snapshot(const struct shm_seg *seg)
 {
@@ -293,6 +491,8 @@ snapshot(const struct shm_seg *seg)
 	}
 	json_object_set_new(root, "processes", procs);
 	json_object_set_new(root, "rateLimitPressure", ratelimit_json(seg));
+	json_object_set_new(root, "circuits", circuits_json(seg));
+	json_object_set_new(root, "bulkheads", bulkheads_json(seg));
 
 	if (shm_config_read(seg, text, SHM_CONFIG_MAX + 1, &gen) == 0 &&
 	    (cfg = json_loads(text, 0, NULL)) != NULL)
@@ -334,6 +534,74 @@ print_ratelimit(FILE *out, json_t *rl)
 	}
 }
 
+/* print_counters - " name value" for each counter of o. */
+static void
+print_counters(FILE *out, json_t *o)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(json_object_get(o, "counters"), k, v)
+		fprintf(out, " %s %lld", k, (long long)json_integer_value(v));
+}
+
+/* print_circuits - the circuits section as text, one line each. */
+static void
+print_circuits(FILE *out, json_t *cbs)
+{
+	const char *name;
+	json_t *c;
+
+	if (!json_is_object(cbs))
+		return;
+	fprintf(out, "\n%-26s %-9s %5s %6s %-14s %s\n", "CIRCUIT", "STATE",
+	    "FAILS", "PROBES", "OPENED AT", "COUNTERS");
+	json_object_foreach(cbs, name, c) {
+		json_t *at = json_object_get(c, "openedAt");
+		char when[32] = "-";
+
+		if (json_is_integer(at))
+			snprintf(when, sizeof(when), "%lld",
+			    (long long)json_integer_value(at));
+		fprintf(out, "%-26s %-9s %5lld %6lld %-14s", name,
+		    json_string_value(json_object_get(c, "state")),
+		    (long long)json_integer_value(
+			json_object_get(c, "consecutiveFailures")),
+		    (long long)json_integer_value(
+			json_object_get(c, "probesInFlight")),
+		    when);
+		print_counters(out, c);
+		fprintf(out, "\n");
+	}
+}
+
+/* print_bulkheads - the bulkheads section as text, one line each. */
+static void
+print_bulkheads(FILE *out, json_t *bhs)
+{
+	const char *name;
+	json_t *b;
+
+	if (!json_is_object(bhs))
+		return;
+	fprintf(out, "\n%-26s %9s %7s %s\n", "BULKHEAD", "IN FLIGHT",
+	    "EXPIRED", "COUNTERS");
+	json_object_foreach(bhs, name, b) {
+		char used[32];
+
+		snprintf(used, sizeof(used), "%lld/%lld",
+		    (long long)json_integer_value(
+			json_object_get(b, "inFlight")),
+		    (long long)json_integer_value(
+			json_object_get(b, "maxConcurrent")));
+		fprintf(out, "%-26s %9s %7lld", name, used,
+		    (long long)json_integer_value(
+			json_object_get(b, "expired")));
+		print_counters(out, b);
+		fprintf(out, "\n");
+	}
+}
+
 static void
 print_text(FILE *out, json_t *snap)
 {
@@ -371,6 +639,8 @@ print_text(FILE *out, json_t *snap)
 		    json_is_string(le) ? json_string_value(le) : "-", age);
 	}
 	print_ratelimit(out, json_object_get(snap, "rateLimitPressure"));
+	print_circuits(out, json_object_get(snap, "circuits"));
+	print_bulkheads(out, json_object_get(snap, "bulkheads"));
 	fprintf(out, "\nconfig (secrets redacted):\n");
 	cfg = json_dumps(json_object_get(snap, "config"),
 	    JSON_INDENT(2) | JSON_SORT_KEYS);
