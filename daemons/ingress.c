@@ -26,12 +26,19 @@
 #include "daemons/skeleton.h"
 #include "gate/chatreq.h"
 #include "gate/clientip.h"
+#include "gate/crypto.h"
 #include "gate/errors.h"
+#include "gate/jwt.h"
 #include "gate/oauthstate.h"
 #include "gate/query.h"
 #include "gate/replay.h"
+#include "gate/retry.h"
+#include "gate/routes.h"
 #include "gate/webhook.h"
+#include "http/client.h"
 #include "http/server.h"
+#include "shm/bulkhead.h"
+#include "shm/circuit.h"
 #include "shm/ratelimit.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -58,6 +65,7 @@ static void push_body(struct ing *, struct httpd_req *);
 static int64_t wa_head(struct ing *, struct httpd_req *);
 static void wa_body(struct ing *, struct httpd_req *);
 static int64_t oauth_head(struct ing *, struct httpd_req *);
+static void oauth_body(struct ing *, struct httpd_req *);
 
 /*
  * The route table (SPEC §3): ROUTE(ID, path, methods, body limit, head
@@ -73,7 +81,7 @@ static int64_t oauth_head(struct ing *, struct httpd_req *);
 	R(WA_WEBHOOK, "/api/whatsapp/webhook", M_GET | M_POST, 256 * KIB, \
 	    wa_head, wa_body)                                             \
 	R(GMAIL_OAUTH, "/api/gmail/auth/callback", M_GET, 0, oauth_head,  \
-	    NULL)
+	    oauth_body)
 
 enum route_id {
 #define ROUTE_ENUM(id, path, m, lim, h, b) ROUTE_##id,
@@ -94,11 +102,22 @@ static const struct route {
 #undef ROUTE_ROW
 };
 
-/* route_ids - stable addresses to hang a route on a request. */
-static enum route_id route_ids[ROUTE_COUNT] = {
-#define ROUTE_IDS(id, path, m, lim, h, b) ROUTE_##id,
-	INGRESS_ROUTES(ROUTE_IDS)
-#undef ROUTE_IDS
+/*
+ * What a request carries (httpd_req_data): a tag saying whether it is one
+ * of the routes above or a proxied route of the config.  Both structs
+ * start with the kind.
+ */
+enum { TAG_ROUTE = 1, TAG_PROXY };
+
+struct route_tag {
+	int kind; /* TAG_ROUTE */
+	enum route_id id;
+};
+
+static const struct route_tag route_tags[ROUTE_COUNT] = {
+#define ROUTE_TAGS(id, path, m, lim, h, b) { TAG_ROUTE, ROUTE_##id },
+	INGRESS_ROUTES(ROUTE_TAGS)
+#undef ROUTE_TAGS
 };
 
 /* A webhook waiting for its commit. */
@@ -119,6 +138,10 @@ struct ing {
 	unsigned inflight;  /* webhooks waiting for their commit */
 	unsigned fresh;     /* new delivery rows not announced yet */
 	struct event *wake; /* announces them once per loop pass */
+	struct httpc *http; /* outbound: OAuth exchange, proxied routes */
+	struct jwt_verifier *jwt; /* NULL: auth.jwt not configured */
+	struct proxy_route *proxies;
+	size_t nproxies;
 };
 
 static struct ing the_ing;
@@ -858,6 +881,595 @@ wa_body(struct ing *g, struct httpd_req *req)
 	submit(g, req, p);
 }
 
+/* --- outbound calls on behalf of a request ---------------------------------
+ *
+ * An upcall holds what one outbound call needs while its client waits:
+ * the request id (the request may go away: httpd_req_lookup), the
+ * bulkhead lease and circuit ticket of its provider, the retry state and
+ * the answer collected so far.  The OAuth code exchange and the proxied
+ * routes use it.
+ */
+#define UPCALL_BODY_MAX (1024 * 1024)
+
+struct upcall;
+typedef void (*upcall_fn)(struct ing *g, struct upcall *u,
+    struct httpd_req *req, const struct httpc_result *res);
+
+struct upcall {
+	int kind; /* TAG_PROXY when it carries a proxied request */
+	const struct proxy_route *route;
+	struct ing *g;
+	uint64_t req_id;
+	unsigned provider;   /* CB_PROV_x == BH_PROV_x names */
+	int bh_provider;
+	struct bh_lease lease;
+	struct cb_ticket ticket;
+	struct httpc_call *call;
+	struct httpc_req hreq;
+	struct httpc_header hdrs[6];
+	char url[2048];
+	char *body; /* request body (owned) */
+	size_t blen;
+	uint32_t attempts, max_attempts, threshold;
+	upcall_fn finish;
+	int status;
+	char content_type[128];
+	char retry_after[64];
+	char *resp; /* response body collected */
+	size_t rlen;
+	struct event *retry;
+	/* route-specific */
+	char uid[OAUTHSTATE_UID_MAX + 1];
+	char sig[8 + 2 * CRYPTO_SHA256_LEN];
+	char user[JWT_SUB_MAX + 1];
+};
+
+static void upcall_send(struct upcall *u);
+
+static void
+upcall_free(struct upcall *u)
+{
+	if (u->retry != NULL)
+		event_free(u->retry);
+	free(u->body);
+	free(u->resp);
+	free(u);
+}
+
+/* upcall_close - the client left: stop the call, give back the lease. */
+static void
+upcall_close(void *arg, struct httpd_req *req)
+{
+	struct upcall *u = arg;
+	struct ing *g = u->g;
+
+	(void)req;
+	if (u->call != NULL) {
+		httpc_cancel(u->call);
+		cb_record(&g->ctx->shm, u->provider, &u->ticket, CB_NEUTRAL,
+		    now_ms(), u->threshold);
+	}
+	if (u->lease.id != 0)
+		bh_release(&g->ctx->shm, &u->lease);
+	upcall_free(u);
+}
+
+static int
+upcall_head(void *arg, const struct httpc_resp *resp)
+{
+	struct upcall *u = arg;
+	const char *ct = httpc_resp_header(resp, "content-type");
+	const char *ra = httpc_resp_header(resp, "retry-after");
+
+	u->status = httpc_resp_status(resp);
+	strlcpy_rg(u->content_type, ct ? ct : "", sizeof(u->content_type));
+	strlcpy_rg(u->retry_after, ra ? ra : "", sizeof(u->retry_after));
+	u->rlen = 0;
+	return 0;
+}
+
+static void
+upcall_data(void *arg, const void *data, size_t len)
+{
+	struct upcall *u = arg;
+
+	if (u->rlen + len > UPCALL_BODY_MAX)
+		return; /* max_body ends the call with E_TOO_LARGE */
+	u->resp = xrealloc(u->resp, u->rlen + len + 1);
+	memcpy(u->resp + u->rlen, data, len);
+	u->rlen += len;
+	u->resp[u->rlen] = '\0';
+}
+
+static enum cb_error
+upcall_error_kind(enum httpc_rc rc)
+{
+	switch (rc) {
+	case HTTPC_OK:
+		return CB_ERR_NONE;
+	case HTTPC_E_TIMEOUT_CONNECT:
+	case HTTPC_E_TIMEOUT_FIRST_BYTE:
+	case HTTPC_E_TIMEOUT_IDLE:
+	case HTTPC_E_TIMEOUT_TOTAL:
+		return CB_ERR_TIMEOUT;
+	case HTTPC_E_PROTOCOL:
+	case HTTPC_E_TOO_LARGE:
+	case HTTPC_E_RESET:
+		return CB_ERR_PROTOCOL;
+	case HTTPC_E_CANCELLED:
+		return CB_ERR_CANCELLED;
+	default:
+		return CB_ERR_CONNECT;
+	}
+}
+
+static void
+upcall_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct upcall *u = arg;
+	uint64_t ra;
+
+	(void)fd;
+	(void)what;
+	if (httpd_req_lookup(u->g->httpd, u->req_id) == NULL)
+		return; /* on_close frees it */
+	if (cb_allow(&u->g->ctx->shm, u->provider, now_ms(), u->threshold,
+		(uint32_t)CFG(u->g)->backend_circuit_cooldown_ms, 1, &u->ticket,
+		&ra) == CB_OPEN) {
+		struct httpc_result r = { .rc = HTTPC_E_CONNECT,
+			.detail = "circuit open" };
+
+		u->finish(u->g, u, httpd_req_lookup(u->g->httpd, u->req_id),
+		    &r);
+		return;
+	}
+	upcall_send(u);
+}
+
+static void
+upcall_done(void *arg, const struct httpc_result *res)
+{
+	struct upcall *u = arg;
+	struct ing *g = u->g;
+	enum cb_error kind = upcall_error_kind(res->rc);
+	struct httpd_req *req;
+	uint64_t delay = 0, now = now_ms();
+	enum retry_reason why;
+	struct retry_policy pol = {
+		.max_attempts = u->max_attempts,
+		.base_ms = 200,
+		.cap_ms = 2000,
+	};
+	struct retry_state st = {
+		.attempts = u->attempts,
+		/* nothing reached the server: safe to send again */
+		.safe = kind == CB_ERR_CONNECT && res->status == 0,
+	};
+
+	u->call = NULL;
+	cb_record(&g->ctx->shm, u->provider, &u->ticket,
+	    kind == CB_ERR_NONE ? cb_classify_http(res->status) :
+				  cb_classify_error(kind, 0),
+	    now, u->threshold);
+	req = httpd_req_lookup(g->httpd, u->req_id);
+	if (req == NULL)
+		return; /* on_close already freed it */
+	if (res->rc != HTTPC_OK &&
+	    retry_next(&pol, &st, kind, 0, NULL, now, &delay, &why) ==
+		RETRY_AGAIN) {
+		struct timeval tv = { (time_t)(delay / 1000),
+			(suseconds_t)(delay % 1000) * 1000 };
+
+		if (u->retry == NULL)
+			u->retry = evtimer_new(g->ctx->base, upcall_retry_cb, u);
+		evtimer_add(u->retry, &tv);
+		return;
+	}
+	httpd_req_set_close_cb(req, NULL, NULL);
+	bh_release(&g->ctx->shm, &u->lease);
+	u->finish(g, u, req, res);
+	upcall_free(u);
+}
+
+static void
+upcall_send(struct upcall *u)
+{
+	static const struct httpc_cb cb = { upcall_head, upcall_data,
+		upcall_done };
+	struct httpd_req *req;
+
+	u->attempts++;
+	u->rlen = 0;
+	u->call = httpc_request(u->g->http, &u->hreq, &cb, u);
+	if (u->call == NULL) {
+		struct httpc_result r = { .rc = HTTPC_E_PROTOCOL,
+			.detail = "request not valid" };
+
+		cb_record(&u->g->ctx->shm, u->provider, &u->ticket, CB_NEUTRAL,
+		    now_ms(), u->threshold);
+		req = httpd_req_lookup(u->g->httpd, u->req_id);
+		if (req == NULL)
+			return;
+		httpd_req_set_close_cb(req, NULL, NULL);
+		bh_release(&u->g->ctx->shm, &u->lease);
+		u->finish(u->g, u, req, &r);
+		upcall_free(u);
+	}
+}
+
+/*
+ * upcall_start - acquire the provider's bulkhead and circuit, then call.
+ * Returns 0 when the call is under way (finish answers), else the verdict
+ * that stopped it: BH_SATURATED (retry_ms set) or CB_OPEN + 100.
+ */
+static int
+upcall_start(struct ing *g, struct httpd_req *req, struct upcall *u,
+    uint32_t max_concurrent, uint32_t lease_ttl_ms, uint32_t cooldown_ms,
+    uint64_t *retry_ms)
+{
+	u->g = g;
+	u->req_id = httpd_req_id(req);
+	if (bh_acquire(&g->ctx->shm, (unsigned)u->bh_provider, now_ms(),
+		max_concurrent, lease_ttl_ms, &u->lease, retry_ms) !=
+	    BH_ACQUIRED) {
+		if (bh_should_warn(&g->ctx->shm, (unsigned)u->bh_provider,
+			now_ms(), (uint32_t)CFG(g)->bulkhead_sentry_cooldown_ms))
+			log_warn("bulkhead %s saturated (%u in flight)",
+			    bh_provider_name((unsigned)u->bh_provider),
+			    max_concurrent);
+		return BH_SATURATED;
+	}
+	if (cb_allow(&g->ctx->shm, u->provider, now_ms(), u->threshold,
+		cooldown_ms, 1, &u->ticket, retry_ms) == CB_OPEN) {
+		bh_release(&g->ctx->shm, &u->lease);
+		return CB_OPEN + 100;
+	}
+	httpd_req_set_close_cb(req, upcall_close, u);
+	upcall_send(u);
+	return 0;
+}
+
+/* --- the Gmail OAuth code exchange ----------------------------------------*/
+
+static void
+oauth_finish(struct ing *g, struct upcall *u, struct httpd_req *req,
+    const struct httpc_result *res);
+
+static int64_t oauth_redirect(struct ing *g, struct httpd_req *req,
+    const char *outcome);
+
+/* form_add - append name=urlencoded(value) to buf. */
+static void
+form_add(char **buf, size_t *len, const char *name, const char *value)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(value), need = *len + strlen(name) + 3 * n + 3;
+	char *p;
+
+	*buf = xrealloc(*buf, need);
+	p = *buf + *len;
+	if (*len > 0)
+		*p++ = '&';
+	p += sprintf(p, "%s=", name);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)value[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+		    c == '.' || c == '~') {
+			*p++ = (char)c;
+		} else {
+			*p++ = '%';
+			*p++ = hex[c >> 4];
+			*p++ = hex[c & 15];
+		}
+	}
+	*p = '\0';
+	*len = (size_t)(p - *buf);
+}
+
+static void
+oauth_exchange(struct ing *g, struct httpd_req *req, const char *uid,
+    const char *code)
+{
+	const struct config *c = CFG(g);
+	struct upcall *u = xcalloc(1, sizeof(*u));
+	uint64_t retry_ms = 0;
+	int rc;
+
+	u->provider = CB_PROV_GMAIL_OAUTH;
+	u->bh_provider = BH_PROV_GMAIL_OAUTH;
+	u->threshold = (uint32_t)c->circuit_gmail_oauth_threshold;
+	u->max_attempts = 1 + (uint32_t)c->oauth_retries;
+	u->finish = oauth_finish;
+	strlcpy_rg(u->uid, uid, sizeof(u->uid));
+	form_add(&u->body, &u->blen, "grant_type", "authorization_code");
+	form_add(&u->body, &u->blen, "code", code);
+	form_add(&u->body, &u->blen, "client_id", c->oauth_client_id);
+	form_add(&u->body, &u->blen, "client_secret", c->oauth_client_secret);
+	form_add(&u->body, &u->blen, "redirect_uri", c->oauth_redirect_uri);
+	strlcpy_rg(u->url, c->oauth_token_url, sizeof(u->url));
+	u->hdrs[0] = (struct httpc_header){ "Content-Type",
+		"application/x-www-form-urlencoded" };
+	u->hdrs[1] = (struct httpc_header){ "Accept", "application/json" };
+	u->hreq = (struct httpc_req){ .method = "POST", .url = u->url,
+		.headers = u->hdrs, .nheaders = 2, .body = u->body,
+		.body_len = u->blen,
+		.connect_ms = (unsigned)c->oauth_timeout_ms,
+		.first_byte_ms = (unsigned)c->oauth_timeout_ms,
+		.idle_ms = (unsigned)c->oauth_timeout_ms,
+		.total_ms = (unsigned)c->oauth_timeout_ms,
+		.max_body = 64 * 1024 };
+	rc = upcall_start(g, req, u,
+	    (uint32_t)c->bulkhead_gmail_oauth_max_concurrent,
+	    (uint32_t)c->bulkhead_gmail_oauth_lease_ttl_ms,
+	    (uint32_t)c->circuit_gmail_oauth_cooldown_ms, &retry_ms);
+	if (rc == 0)
+		return;
+	upcall_free(u);
+	oauth_redirect(g, req, rc == BH_SATURATED ? "busy" : "error");
+}
+
+/* A connection record stored: answer gmail=connected. */
+static void
+oauth_stored(struct role_ctx *ctx, void *arg, int rc)
+{
+	struct ing *g = ctx->priv;
+	struct pending *p = arg;
+	struct httpd_req *req = httpd_req_lookup(g->httpd, p->req_id);
+
+	g->inflight--;
+	if (rc == STORE_OK && p->batch.fresh > 0) {
+		COUNT(g, ing_deliveries);
+		if (g->fresh == 0)
+			event_active(g->wake, EV_TIMEOUT, 0);
+		g->fresh += p->batch.fresh;
+	}
+	if (req != NULL)
+		oauth_redirect(g, req, rc == STORE_OK ? "connected" : "error");
+	if (rc != STORE_OK)
+		COUNT(g, ing_store_failures);
+	pending_free(p);
+}
+
+static void
+oauth_finish(struct ing *g, struct upcall *u, struct httpd_req *req,
+    const struct httpc_result *res)
+{
+	json_t *tok = NULL, *rec;
+	struct pending *p;
+	char *text, key[OAUTHSTATE_UID_MAX + 24];
+	unsigned char h[CRYPTO_SHA256_LEN];
+	char hx[17];
+
+	if (res->rc != HTTPC_OK || u->status != 200 || u->resp == NULL ||
+	    (tok = json_loadb(u->resp, u->rlen, 0, NULL)) == NULL ||
+	    !json_is_string(json_object_get(tok, "access_token"))) {
+		log_warn("gmail oauth exchange failed: %s, status %d",
+		    res->rc != HTTPC_OK ? httpc_rc_name(res->rc) : "answer",
+		    u->status);
+		json_decref(tok);
+		oauth_redirect(g, req, "error");
+		return;
+	}
+	rec = json_pack("{s:s,s:O,s:O*,s:O*,s:O*,s:O*,s:I}", "userId", u->uid,
+	    "accessToken", json_object_get(tok, "access_token"),
+	    "refreshToken", json_object_get(tok, "refresh_token"),
+	    "expiresIn", json_object_get(tok, "expires_in"), "scope",
+	    json_object_get(tok, "scope"), "idToken",
+	    json_object_get(tok, "id_token"), "connectedAt",
+	    (json_int_t)now_ms());
+	json_decref(tok);
+	text = rec != NULL ? json_dumps(rec, JSON_COMPACT) : NULL;
+	json_decref(rec);
+	if (text == NULL) {
+		oauth_redirect(g, req, "error");
+		return;
+	}
+	/* one connection record per user and authorization code */
+	crypto_hmac_sha256("gmail.connection", 16, u->body, u->blen, h);
+	crypto_hex_encode(h, 8, hx, sizeof(hx));
+	snprintf(key, sizeof(key), "%s:%s", u->uid, hx);
+	p = pending_new(ROUTE_GMAIL_OAUTH, req, 1,
+	    strlen(key) + 1 + strlen(text) + 1);
+	p->items[0].key = p->data;
+	p->items[0].klen = strlen(key);
+	memcpy(p->data, key, p->items[0].klen + 1);
+	p->items[0].payload = p->data + p->items[0].klen + 1;
+	p->items[0].plen = strlen(text);
+	memcpy(p->data + p->items[0].klen + 1, text, p->items[0].plen + 1);
+	free(text);
+	p->batch.scope = "gmail_connection";
+	p->batch.topic = "gmail.connection";
+	replay_prepare(&p->batch, (uint32_t)getpid(), &g->seq);
+	p->batch.ttl_ms = (uint64_t)CFG(g)->replay_idem_ttl_ms;
+	if (role_commit(g->ctx, pending_apply, oauth_stored, p) != 0) {
+		pending_free(p);
+		oauth_redirect(g, req, "error");
+		return;
+	}
+	g->inflight++;
+}
+
+/* --- proxied routes (routes[]) -------------------------------------------*/
+
+static void
+proxy_finish(struct ing *g, struct upcall *u, struct httpd_req *req,
+    const struct httpc_result *res)
+{
+	struct httpd_header h[2];
+	size_t n = 0;
+
+	switch (upcall_error_kind(res->rc)) {
+	case CB_ERR_NONE:
+		if (u->content_type[0] != '\0')
+			h[n++] = (struct httpd_header){ "Content-Type",
+				u->content_type };
+		if (u->retry_after[0] != '\0')
+			h[n++] = (struct httpd_header){ "Retry-After",
+				u->retry_after };
+		httpd_respond(req, u->status, h, n, u->resp, u->rlen);
+		return;
+	case CB_ERR_TIMEOUT:
+		fail(g, req, RG_E_UPSTREAM_TIMEOUT, NULL, 0, NULL);
+		return;
+	case CB_ERR_CONNECT:
+		fail(g, req, RG_E_UPSTREAM_UNAVAILABLE, NULL, 1, NULL);
+		return;
+	default:
+		fail(g, req, RG_E_UPSTREAM_ERROR, NULL, 0, NULL);
+		return;
+	}
+}
+
+static const struct proxy_route *
+proxy_of(const struct ing *g, const char *path, const char *method,
+    unsigned *allow)
+{
+	const struct proxy_route *hit = NULL;
+
+	*allow = 0;
+	for (size_t i = 0; i < g->nproxies; i++) {
+		if (strcmp(g->proxies[i].path, path) != 0)
+			continue;
+		*allow |= 1u << i;
+		if (strcmp(g->proxies[i].method, method) == 0)
+			hit = &g->proxies[i];
+	}
+	return hit;
+}
+
+/* bucket_limits - a bucket's knobs (RL_BUCKETS names them). */
+static void
+bucket_limits(const struct config *c, int bucket, int64_t *max,
+    int64_t *window)
+{
+	switch (bucket) {
+#define RL_BUCKET_LIMITS(id, name, kmax, kwin)                            \
+	case RL_BUCKET_##id:                                              \
+		*max = c->kmax;                                           \
+		*window = c->kwin;                                        \
+		return;
+		RL_BUCKETS(RL_BUCKET_LIMITS)
+#undef RL_BUCKET_LIMITS
+	}
+	*max = 0;
+	*window = 1000;
+}
+
+static int64_t
+proxy_head(struct ing *g, struct httpd_req *req, const struct proxy_route *r)
+{
+	struct jwt_claims claims;
+	const char *auth = httpd_req_header(req, "authorization");
+	char key[JWT_SUB_MAX + 8];
+
+	memset(&claims, 0, sizeof(claims));
+	if (r->auth_jwt) {
+		enum jwt_result jr;
+
+		if (g->jwt == NULL)
+			return fail(g, req, RG_E_MISCONFIGURED,
+			    "auth.jwt is not configured.", 0, NULL);
+		jr = jwt_verify(g->jwt, auth, auth ? strlen(auth) : 0,
+		    now_ms() / 1000, &claims);
+		if (jr != JWT_OK) {
+			log_debug("%s: token refused: %s", r->path,
+			    jwt_result_name(jr));
+			return fail(g, req, RG_E_UNAUTHORIZED, NULL, 0, NULL);
+		}
+	}
+	if (r->bucket >= 0) {
+		int64_t max, window;
+
+		if (r->key_user) {
+			snprintf(key, sizeof(key), "user:%s", claims.sub);
+		} else {
+			char ip[CLIENTIP_BUFSZ];
+
+			client_ip(g, req, ip, sizeof(ip));
+			snprintf(key, sizeof(key), "ip:%s", ip);
+		}
+		bucket_limits(CFG(g), r->bucket, &max, &window);
+		if (limit(g, req, (unsigned)r->bucket, key, max, window, NULL) !=
+		    0)
+			return -1;
+	}
+	if (CFG(g)->backend_url == NULL || CFG(g)->backend_secret == NULL)
+		return fail(g, req, RG_E_MISCONFIGURED,
+		    "backend.url and backend.secret are needed.", 0, NULL);
+	{
+		/* the upcall starts here so the user travels with it */
+		struct upcall *u = xcalloc(1, sizeof(*u));
+
+		u->kind = TAG_PROXY;
+		u->route = r;
+		u->g = g;
+		strlcpy_rg(u->user, claims.sub, sizeof(u->user));
+		httpd_req_set_data(req, u);
+		httpd_req_set_close_cb(req, upcall_close, u);
+	}
+	return 64 * KIB;
+}
+
+static void
+proxy_body(struct ing *g, struct httpd_req *req, struct upcall *u)
+{
+	const struct config *c = CFG(g);
+	const struct proxy_route *r = u->route;
+	const char *ct = httpd_req_header(req, "content-type");
+	unsigned char mac[CRYPTO_SHA256_LEN];
+	uint64_t retry_ms = 0;
+	const void *body;
+	size_t len, n = 0;
+	int rc;
+
+	body = httpd_req_body(req, &len);
+	u->body = xmalloc(len + 1);
+	memcpy(u->body, body, len);
+	u->blen = len;
+	u->provider = CB_PROV_BACKEND;
+	u->bh_provider = BH_PROV_BACKEND;
+	u->threshold = (uint32_t)c->backend_circuit_threshold;
+	u->max_attempts = 1; /* not idempotent: only unsent calls repeat */
+	u->finish = proxy_finish;
+	snprintf(u->url, sizeof(u->url), "%.*s%s",
+	    (int)(strlen(c->backend_url) -
+		(c->backend_url[strlen(c->backend_url) - 1] == '/')),
+	    c->backend_url, r->backend_path);
+	crypto_hmac_sha256(c->backend_secret, strlen(c->backend_secret),
+	    u->body, u->blen, mac);
+	memcpy(u->sig, "sha256=", 7);
+	crypto_hex_encode(mac, sizeof(mac), u->sig + 7, sizeof(u->sig) - 7);
+	u->hdrs[n++] = (struct httpc_header){ "Content-Type",
+		ct ? ct : "application/json" };
+	u->hdrs[n++] = (struct httpc_header){ "X-Relgate-Signature", u->sig };
+	if (r->auth_jwt)
+		u->hdrs[n++] = (struct httpc_header){ "X-Relgate-User",
+			u->user };
+	u->hreq = (struct httpc_req){ .method = r->method, .url = u->url,
+		.headers = u->hdrs, .nheaders = n, .body = u->body,
+		.body_len = u->blen,
+		.connect_ms = (unsigned)c->backend_timeout_ms,
+		.first_byte_ms = (unsigned)c->backend_timeout_ms,
+		.idle_ms = (unsigned)c->backend_timeout_ms,
+		.total_ms = (unsigned)c->backend_timeout_ms,
+		.max_body = UPCALL_BODY_MAX };
+	httpd_req_set_close_cb(req, NULL, NULL);
+	rc = upcall_start(g, req, u,
+	    (uint32_t)c->backend_bulkhead_max_concurrent,
+	    (uint32_t)c->backend_bulkhead_lease_ttl_ms,
+	    (uint32_t)c->backend_circuit_cooldown_ms, &retry_ms);
+	if (rc == 0)
+		return;
+	upcall_free(u);
+	if (rc == BH_SATURATED)
+		fail(g, req, RG_E_OVERLOADED, NULL,
+		    rl_retry_after_s(retry_ms), NULL);
+	else
+		fail(g, req, RG_E_UPSTREAM_UNAVAILABLE, NULL,
+		    rl_retry_after_s(retry_ms), NULL);
+}
 /* oauth_redirect - 302 to <app_url>/settings?tab=connections&gmail=X. */
 static int64_t
 oauth_redirect(struct ing *g, struct httpd_req *req, const char *outcome)
@@ -879,13 +1491,7 @@ oauth_redirect(struct ing *g, struct httpd_req *req, const char *outcome)
 static int64_t
 oauth_head(struct ing *g, struct httpd_req *req)
 {
-	const char *q = httpd_req_query(req);
-	const char *sec = secret(CFG(g)->oauth_state_secret);
-	size_t ql = q != NULL ? strlen(q) : 0;
-	char ip[CLIENTIP_BUFSZ], uid[OAUTHSTATE_UID_MAX + 1];
-	char *code, *state, err[256];
-	int tl_code = 0, tl_state = 0, tl_err = 0, has_code, has_state;
-	enum oauthstate_result r;
+	char ip[CLIENTIP_BUFSZ];
 
 	client_ip(g, req, ip, sizeof(ip));
 	if (limit(g, req, RL_BUCKET_GMAIL_OAUTH_CALLBACK, ip,
@@ -895,6 +1501,21 @@ oauth_head(struct ing *g, struct httpd_req *req)
 	if (secret(CFG(g)->app_url) == NULL)
 		return fail(g, req, RG_E_MISCONFIGURED,
 		    "app_url is not configured.", 0, NULL);
+	/* the rest may wait for the token endpoint: on_request answers */
+	return 0;
+}
+
+static void
+oauth_body(struct ing *g, struct httpd_req *req)
+{
+	const char *q = httpd_req_query(req);
+	const char *sec = secret(CFG(g)->oauth_state_secret);
+	size_t ql = q != NULL ? strlen(q) : 0;
+	char uid[OAUTHSTATE_UID_MAX + 1];
+	char *code, *state, err[256];
+	int tl_code = 0, tl_state = 0, tl_err = 0, has_code, has_state;
+	enum oauthstate_result r;
+
 	code = xmalloc(OAUTH_PARAM_MAX + 1);
 	state = xmalloc(OAUTHSTATE_MAX + 1);
 	has_code = q != NULL && query_get(q, ql, "code", code,
@@ -909,22 +1530,36 @@ oauth_head(struct ing *g, struct httpd_req *req)
 	    !state[0]) {
 		free(code);
 		free(state);
-		return oauth_redirect(g, req, "error");
+		oauth_redirect(g, req, "error");
+		return;
 	}
 	if (sec == NULL) {
 		free(code);
 		free(state);
-		return fail(g, req, RG_E_MISCONFIGURED,
+		fail(g, req, RG_E_MISCONFIGURED,
 		    "OAUTH_STATE_SECRET is not configured.", 0, NULL);
+		return;
 	}
 	r = oauthstate_verify(sec, state, strlen(state), now_ms(), uid,
 	    sizeof(uid));
-	free(code);
 	free(state);
-	if (r != OAUTHSTATE_OK)
-		return oauth_redirect(g, req, "error");
-	return fail(g, req, RG_E_MISCONFIGURED,
-	    "The Gmail token exchange is not wired yet.", 0, NULL);
+	if (r != OAUTHSTATE_OK) {
+		free(code);
+		oauth_redirect(g, req, "error");
+		return;
+	}
+	if (CFG(g)->oauth_client_id == NULL ||
+	    CFG(g)->oauth_client_secret == NULL ||
+	    CFG(g)->oauth_redirect_uri == NULL) {
+		free(code);
+		fail(g, req, RG_E_MISCONFIGURED,
+		    "oauth.client_id, client_secret and redirect_uri are "
+		    "needed.",
+		    0, NULL);
+		return;
+	}
+	oauth_exchange(g, req, uid, code);
+	free(code);
 }
 
 /* --- the server callbacks -------------------------------------------------*/
@@ -962,6 +1597,23 @@ allow_header(unsigned methods, char *buf, size_t len)
 	    methods & M_OPTIONS ? "OPTIONS" : "");
 }
 
+/* proxy_405 - a proxied path with another method: 405 + Allow. */
+static int64_t
+proxy_405(struct ing *g, struct httpd_req *req, unsigned allow)
+{
+	struct hdrs h = { .n = 0 };
+	char list[64] = "";
+	size_t used = 0;
+
+	for (size_t i = 0; i < g->nproxies && used < sizeof(list); i++)
+		if (allow & (1u << i))
+			used += (size_t)snprintf(list + used,
+			    sizeof(list) - used, "%s%s", used ? ", " : "",
+			    g->proxies[i].method);
+	hdr_add(&h, "Allow", list);
+	return fail(g, req, RG_E_METHOD_NOT_ALLOWED, NULL, 0, &h);
+}
+
 static int64_t
 on_head(void *arg, struct httpd_req *req)
 {
@@ -970,8 +1622,17 @@ on_head(void *arg, struct httpd_req *req)
 	enum route_id id;
 
 	r = route_of(httpd_req_path(req), &id);
-	if (r == NULL)
-		return fail(g, req, RG_E_NOT_FOUND, NULL, 0, NULL);
+	if (r == NULL) {
+		unsigned allow;
+		const struct proxy_route *p = proxy_of(g, httpd_req_path(req),
+		    httpd_req_method(req), &allow);
+
+		if (p != NULL)
+			return proxy_head(g, req, p);
+		if (allow == 0)
+			return fail(g, req, RG_E_NOT_FOUND, NULL, 0, NULL);
+		return proxy_405(g, req, allow);
+	}
 	if ((method_bit(httpd_req_method(req)) & r->methods) == 0) {
 		struct hdrs h = { .n = 0 };
 		char allow[40];
@@ -980,7 +1641,7 @@ on_head(void *arg, struct httpd_req *req)
 		hdr_add(&h, "Allow", allow);
 		return fail(g, req, RG_E_METHOD_NOT_ALLOWED, NULL, 0, &h);
 	}
-	httpd_req_set_data(req, &route_ids[id]);
+	httpd_req_set_data(req, (void *)(uintptr_t)&route_tags[id]);
 	return r->head(g, req);
 }
 
@@ -988,9 +1649,15 @@ static void
 on_request(void *arg, struct httpd_req *req)
 {
 	struct ing *g = arg;
-	const enum route_id *id = httpd_req_data(req);
-	const struct route *r = id != NULL ? &routes[*id] : NULL;
+	const int *kind = httpd_req_data(req);
+	const struct route *r = NULL;
 
+	if (kind != NULL && *kind == TAG_PROXY) {
+		proxy_body(g, req, (struct upcall *)(void *)(uintptr_t)kind);
+		return;
+	}
+	if (kind != NULL)
+		r = &routes[((const struct route_tag *)(const void *)kind)->id];
 	if (r == NULL || r->body == NULL) {
 		fail(g, req, RG_E_INTERNAL_ERROR, NULL, 0, NULL);
 		return;
@@ -1011,10 +1678,11 @@ on_error(void *arg, struct httpd_req *req, enum httpd_err err)
 		[HTTPD_E_NOT_IMPLEMENTED] = RG_E_NOT_IMPLEMENTED,
 		[HTTPD_E_VERSION] = RG_E_HTTP_VERSION,
 	};
-	const enum route_id *id = httpd_req_data(req);
+	const int *kind = httpd_req_data(req);
 	struct hdrs h = { .n = 0 };
 
-	if (id != NULL && *id == ROUTE_CHAT)
+	if (kind != NULL && *kind == TAG_ROUTE &&
+	    ((const struct route_tag *)(const void *)kind)->id == ROUTE_CHAT)
 		cors(arg, req, &h);
 	fail(arg, req,
 	    (unsigned)err < RG_NELEM(map) ? map[err] : RG_E_INTERNAL_ERROR,
@@ -1054,6 +1722,30 @@ ingress_init(struct role_ctx *ctx)
 			return -1;
 		}
 	g->wake = event_new(ctx->base, -1, 0, wake_workers, g);
+	{
+		struct httpc_opts o = { .ca_file = c->tls_ca_file,
+			.max_idle_per_origin = 16 };
+		char why[400];
+
+		g->http = httpc_new(ctx->base, &o);
+		if (routes_parse(c->routes, &g->proxies, &g->nproxies, why,
+			sizeof(why)) != 0) {
+			log_err("config: %s", why);
+			return -1;
+		}
+		if (g->nproxies > 32) {
+			log_err("config: routes: at most 32 proxied routes");
+			return -1;
+		}
+		if (c->auth_jwt_secret != NULL ||
+		    c->auth_jwt_public_key_file != NULL) {
+			g->jwt = jwt_verifier_from_config(c, why, sizeof(why));
+			if (g->jwt == NULL) {
+				log_err("config: auth.jwt: %s", why);
+				return -1;
+			}
+		}
+	}
 	g->listen_fd = httpd_listen(c->http_listen, 1, err, sizeof(err));
 	if (g->listen_fd < 0) {
 		log_err("http.listen %s: %s", c->http_listen, err);
@@ -1079,6 +1771,9 @@ ingress_exit(struct role_ctx *ctx)
 	httpd_free(g->httpd);
 	close(g->listen_fd);
 	event_free(g->wake);
+	httpc_free(g->http);
+	jwt_verifier_free(g->jwt);
+	free(g->proxies);
 }
 
 static void

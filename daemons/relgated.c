@@ -27,6 +27,8 @@
 
 #include "conf/config.h"
 #include "daemons/skeleton.h"
+#include "gate/jwt.h"
+#include "gate/routes.h"
 #include "proto/link.h"
 #include "shm/bulkhead.h"
 #include "shm/circuit.h"
@@ -111,6 +113,41 @@ level_of(const char *name)
 	if (strcmp(name, "debug") == 0)
 		return LOG_LVL_DEBUG;
 	return LOG_LVL_INFO;
+}
+
+/*
+ * load_config - config_load plus the checks that need more than one knob:
+ * the proxied routes and the JWT settings.  NULL + one line in err.
+ */
+static struct config *
+load_config(char *err, size_t errlen)
+{
+	struct config *cfg = config_load(sv.config_path, sv.load_flags, err,
+	    errlen);
+	struct proxy_route *routes;
+	char why[400];
+	size_t n;
+
+	if (cfg == NULL)
+		return NULL;
+	if (routes_parse(cfg->routes, &routes, &n, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "config: %s", why);
+		config_free(cfg);
+		return NULL;
+	}
+	free(routes);
+	if (cfg->auth_jwt_secret != NULL || cfg->auth_jwt_public_key_file != NULL) {
+		struct jwt_verifier *v = jwt_verifier_from_config(cfg, why,
+		    sizeof(why));
+
+		if (v == NULL) {
+			snprintf(err, errlen, "config: auth.jwt: %s", why);
+			config_free(cfg);
+			return NULL;
+		}
+		jwt_verifier_free(v);
+	}
+	return cfg;
 }
 
 /* publish_config - effective file for children + redacted shm copy. */
@@ -324,7 +361,7 @@ reload(void)
 
 	log_info("reloading %s", sv.config_path ? sv.config_path : "(none)");
 	sd_notify("RELOADING=1");
-	next = config_load(sv.config_path, sv.load_flags, err, sizeof(err));
+	next = load_config(err, sizeof(err));
 	if (next == NULL) {
 		SHM_INC(&sv.self->counters.reloads_failed);
 		log_err("reload refused, keeping generation %llu: %s",
@@ -681,7 +718,7 @@ main(int argc, char **argv)
 	if (sv.config_path == NULL)
 		sv.config_path = DEFAULT_CONFIG;
 
-	sv.cfg = config_load(sv.config_path, sv.load_flags, err, sizeof(err));
+	sv.cfg = load_config(err, sizeof(err));
 	if (test_only) {
 		if (sv.cfg == NULL) {
 			fprintf(stderr, "relgated: %s\n", err);

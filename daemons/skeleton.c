@@ -18,6 +18,7 @@
 
 #include <event2/event.h>
 
+#include "gate/jwt.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -89,6 +90,24 @@ role_links_to(enum rg_role from, enum rg_role to)
 		if (links[i].from == from && links[i].to == to)
 			return 1;
 	return 0;
+}
+
+struct jwt_verifier *
+jwt_verifier_from_config(const struct config *cfg, char *err, size_t errlen)
+{
+	struct jwt_config jc = {
+		.secret = cfg->auth_jwt_secret,
+		.public_key_file = cfg->auth_jwt_public_key_file,
+		.issuer = cfg->auth_jwt_issuer,
+		.audience = cfg->auth_jwt_audience,
+		.leeway_s = (uint32_t)cfg->auth_jwt_leeway_s,
+	};
+
+	if (jwt_alg_parse(cfg->auth_jwt_alg, &jc.alg) != 0) {
+		snprintf(err, errlen, "unknown alg %s", cfg->auth_jwt_alg);
+		return NULL;
+	}
+	return jwt_verifier_new(&jc, err, errlen);
 }
 
 /* --- pings ---------------------------------------------------------------*/

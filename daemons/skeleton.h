@@ -96,6 +96,12 @@ struct role_ops {
 	void (*on_exit)(struct role_ctx *ctx);
 };
 
+/* jwt_verifier_from_config - the auth.jwt.* settings as a verifier;
+ * NULL + one line in err. */
+struct jwt_verifier;
+struct jwt_verifier *jwt_verifier_from_config(const struct config *cfg,
+    char *err, size_t errlen);
+
 /* role_main - run a role until SIGTERM; returns the exit status. */
 int role_main(int argc, char **argv, const struct role_ops *ops);
 

@@ -2,6 +2,7 @@
  * rgtool - test and bench helper: produces what a real sender would.
  *   rgtool oauth-state SECRET UID EXP_MS     a signed OAuth state
  *   rgtool wa-sign SECRET < BODY              X-Hub-Signature-256 value
+ *   rgtool jwt SECRET SUB EXP_S               an HS256 bearer token
  *   rgtool wa-lines SECRET N PREFIX           N signed WhatsApp bodies,
  *       one per line: "SIGNATURE BODY" (message id PREFIX.I each)
  */
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gate/b64.h"
 #include "gate/crypto.h"
 #include "gate/oauthstate.h"
 
@@ -16,7 +18,7 @@ static int
 usage(void)
 {
 	fprintf(stderr, "usage: rgtool oauth-state SECRET UID EXP_MS | "
-			"wa-sign SECRET | wa-lines SECRET N PREFIX\n");
+			"wa-sign SECRET | wa-lines SECRET N PREFIX | jwt SECRET SUB EXP_S\n");
 	return 2;
 }
 
@@ -42,6 +44,22 @@ main(int argc, char **argv)
 			strtoull(argv[4], NULL, 10), buf, sizeof(buf)) < 0)
 			return 1;
 		printf("%s\n", buf);
+		return 0;
+	}
+	if (argc >= 5 && strcmp(argv[1], "jwt") == 0) {
+		char payload[512], head[128], pay[700], mac64[64], msg[900];
+		unsigned char mac[CRYPTO_SHA256_LEN];
+		static const char hdr[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+
+		snprintf(payload, sizeof(payload),
+		    "{\"sub\":\"%s\",\"exp\":%s}", argv[3], argv[4]);
+		b64url_encode(hdr, strlen(hdr), head, sizeof(head));
+		b64url_encode(payload, strlen(payload), pay, sizeof(pay));
+		snprintf(msg, sizeof(msg), "%s.%s", head, pay);
+		crypto_hmac_sha256(argv[2], strlen(argv[2]), msg, strlen(msg),
+		    mac);
+		b64url_encode(mac, sizeof(mac), mac64, sizeof(mac64));
+		printf("%s.%s\n", msg, mac64);
 		return 0;
 	}
 	if (argc >= 3 && strcmp(argv[1], "wa-sign") == 0) {

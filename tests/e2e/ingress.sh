@@ -218,7 +218,7 @@ req cb_big 10.0.6.5 "$CB?code=abc&state=$(head -c 3000 /dev/zero | tr '\0' 'a')"
 expect_redirect cb_big error
 req cb_good 10.0.6.6 "$CB?code=abc&state=$GOOD"
 expect_error cb_good 500 misconfigured
-check "cb_good: says the exchange is not wired" grep -q "not wired" "$T/b.cb_good"
+check "cb_good: names the missing OAuth client settings" grep -q "oauth.client_id" "$T/b.cb_good"
 for i in 1 2 3; do req cb_rl_$i 10.0.6.7 "$CB?code=abc"; done
 req cb_rl 10.0.6.7 "$CB?code=abc"
 expect_error cb_rl 429 rate_limited
