@@ -910,7 +910,7 @@ struct upcall {
 	char url[2048];
 	char *body; /* request body (owned) */
 	size_t blen;
-	uint32_t attempts, max_attempts, threshold;
+	uint32_t attempts, max_attempts, threshold, cooldown_ms;
 	upcall_fn finish;
 	int status;
 	char content_type[128];
@@ -1014,13 +1014,16 @@ upcall_retry_cb(evutil_socket_t fd, short what, void *arg)
 	if (httpd_req_lookup(u->g->httpd, u->req_id) == NULL)
 		return; /* on_close frees it */
 	if (cb_allow(&u->g->ctx->shm, u->provider, now_ms(), u->threshold,
-		(uint32_t)CFG(u->g)->backend_circuit_cooldown_ms, 1, &u->ticket,
-		&ra) == CB_OPEN) {
+		u->cooldown_ms, 1, &u->ticket, &ra) == CB_OPEN) {
 		struct httpc_result r = { .rc = HTTPC_E_CONNECT,
 			.detail = "circuit open" };
+		struct httpd_req *req = httpd_req_lookup(u->g->httpd,
+		    u->req_id);
 
-		u->finish(u->g, u, httpd_req_lookup(u->g->httpd, u->req_id),
-		    &r);
+		httpd_req_set_close_cb(req, NULL, NULL);
+		bh_release(&u->g->ctx->shm, &u->lease);
+		u->finish(u->g, u, req, &r);
+		upcall_free(u);
 		return;
 	}
 	upcall_send(u);
@@ -1109,6 +1112,7 @@ upcall_start(struct ing *g, struct httpd_req *req, struct upcall *u,
 {
 	u->g = g;
 	u->req_id = httpd_req_id(req);
+	u->cooldown_ms = cooldown_ms;
 	if (bh_acquire(&g->ctx->shm, (unsigned)u->bh_provider, now_ms(),
 		max_concurrent, lease_ttl_ms, &u->lease, retry_ms) !=
 	    BH_ACQUIRED) {
@@ -1681,6 +1685,13 @@ on_error(void *arg, struct httpd_req *req, enum httpd_err err)
 	const int *kind = httpd_req_data(req);
 	struct hdrs h = { .n = 0 };
 
+	if (kind != NULL && *kind == TAG_PROXY) {
+		/* answered here: on_close will not come for its upcall */
+		httpd_req_set_close_cb(req, NULL, NULL);
+		httpd_req_set_data(req, NULL);
+		upcall_free((struct upcall *)(void *)(uintptr_t)kind);
+		kind = NULL;
+	}
 	if (kind != NULL && *kind == TAG_ROUTE &&
 	    ((const struct route_tag *)(const void *)kind)->id == ROUTE_CHAT)
 		cors(arg, req, &h);

@@ -77,6 +77,8 @@ check "6th: Retry-After within the 10 min window (got $ra)" [ "$ra" -ge 1 ] && [
 check "another user still allowed" [ "$(code -H "Authorization: Bearer $(tok user-2)")" = 200 ]
 curl -s "$M/_relmock/backend/deliveries" >"$T/lc.json"
 check "backend got 6 signed link-code calls" jq -e '[.[] | select(.topic == "link-code") | .signatureValid] | length == 6 and all' "$T/lc.json"
+head -c 70000 /dev/zero | tr '\0' 'a' >"$T/big"
+check "body over 64 KiB on the proxied route: 413" [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(tok user-3)" -H 'content-type: application/json' --data-binary @"$T/big" "$LC")" = 413 ]
 check "405 with Allow on the proxied path" [ "$(curl -s -o /dev/null -w '%{http_code}' -X GET "$LC")" = 405 ]
 
 stop_relgated
