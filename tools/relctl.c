@@ -351,7 +351,7 @@ cmd_idempotency(int argc, char **argv)
 	static const char *const cols[] = { "key", "hitCount", "firstSeen",
 		"lastSeen", "deliveryId", NULL };
 	const char *scope = NULL;
-	struct rows r = { json_array(), 0 };
+	struct rows r = { NULL, 0 };
 	struct store *st;
 	char prefix[128];
 	int status;
@@ -366,6 +366,7 @@ cmd_idempotency(int argc, char **argv)
 	}
 	if ((st = open_store()) == NULL)
 		return 2;
+	r.arr = json_array();
 	snprintf(prefix, sizeof(prefix), "%s|", scope);
 	status = store_scan(st, STORE_IDEM, prefix, strlen(prefix), now_ms(),
 		     idem_row, &r) == STORE_OK ?
@@ -467,7 +468,7 @@ cmd_deliveries(int argc, char **argv)
 {
 	static const char *const cols[] = { "id", "topic", "state",
 		"attempts", "idemKey", "lastError", "deadLetterReason", NULL };
-	struct drows r = { json_array(), 0 };
+	struct drows r = { NULL, 0 };
 	struct store *st;
 	int status;
 
@@ -482,6 +483,7 @@ cmd_deliveries(int argc, char **argv)
 	r.dead_only = strcmp(argv[0], "dead-letters") == 0;
 	if ((st = open_store()) == NULL)
 		return 2;
+	r.arr = json_array();
 	status = store_scan(st, STORE_DELIVERIES, NULL, 0, now_ms(),
 		     delivery_row, &r) == STORE_OK ?
 	    print_rows(r.arr, opt_limit(argc, argv), cols) :
