@@ -76,6 +76,24 @@ test)
 		for f in build-san/tests/*.log; do echo "=== $f"; tail -n 60 "$f"; done
 		exit $rc
 	fi
+	echo "dev.sh: end-to-end tests against the daemons built with ASan + UBSan"
+	san=$top/build-san/sanitizer-reports
+	rm -rf "$san"; mkdir -p "$san"
+	ASAN_OPTIONS="log_path=$san/asan:detect_leaks=1" \
+	UBSAN_OPTIONS="log_path=$san/ubsan:print_stacktrace=1" \
+		make -C build-san check-e2e -j1 >build-san/check-e2e.out 2>&1 || rc=$?
+	grep -E '^(PASS|FAIL|ERROR):' build-san/check-e2e.out || true
+	if [ -n "$(ls -A "$san")" ]; then
+		echo "dev.sh: sanitizer reports from the daemons:"
+		head -n 40 "$san"/*
+		rc=1
+	fi
+	if [ $rc -ne 0 ]; then
+		for f in build-san/tests/e2e/*.log; do
+			grep -q -E '^FAIL|^ERROR' "${f%.log}.trs" 2>/dev/null && { echo "=== $f"; tail -n 60 "$f"; }
+		done
+		exit $rc
+	fi
 	echo "dev.sh: fuzz targets (libFuzzer + ASan + UBSan, ${FUZZ_SECONDS:-20} s each)"
 	tests/fuzz.sh || exit 1
 	# one closing line over every Check and end-to-end count above

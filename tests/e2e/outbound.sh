@@ -2,20 +2,26 @@
 # outbound.sh - the outbound calls made for a waiting client, against
 # relmock: the Gmail OAuth code exchange (connected, error, busy) and the
 # proxied link-code route (JWT 401s, 5 per user per 10 min then 429).
+# The application backend is reached over HTTPS (relmock's test CA, given
+# to relgate as tls.ca_file), so both go through the TLS client.
 . "$(dirname "$0")/lib.sh"
 RGTOOL=$top_builddir/tests/rgtool
 RELMOCK=$top_builddir/tools/relmock/relmock
 command -v curl >/dev/null || { echo "curl is required"; exit 99; }
 
 MOCK=$((PORT + 2))
-"$RELMOCK" -l "127.0.0.1:$MOCK" --backend-secret backend-secret >"$T/relmock.log" 2>&1 &
+MOCK_TLS=$((PORT + 3))
+"$RELMOCK" -l "127.0.0.1:$MOCK" --tls-listen "127.0.0.1:$MOCK_TLS" --tls-dir "$T/tls" \
+	--backend-secret backend-secret >"$T/relmock.log" 2>&1 &
 MOCK_PID=$!
 PIDS_SEEN="$PIDS_SEEN $MOCK_PID"
+for _ in $(seq 200); do grep -q "tls listening" "$T/relmock.log" && [ -s "$T/tls/ca.pem" ] && break; sleep 0.05; done
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$MOCK/_relmock/health" >/dev/null && break; sleep 0.05; done
 M=http://127.0.0.1:$MOCK
 
 write_config "$T/relgate.json" "\"app_url\": \"https://app.example\",
-  \"backend\": { \"url\": \"$M/backend\", \"secret\": \"backend-secret\", \"timeout_ms\": 2000 },
+  \"backend\": { \"url\": \"https://localhost:$MOCK_TLS/backend\", \"secret\": \"backend-secret\", \"timeout_ms\": 2000 },
+  \"tls\": { \"ca_file\": \"$T/tls/ca.pem\" },
   \"oauth\": { \"token_url\": \"$M/oauth/token\", \"client_id\": \"cid\", \"client_secret\": \"csecret\",
     \"redirect_uri\": \"https://app.example/api/gmail/auth/callback\", \"timeout_ms\": 1500, \"retries\": 1 },
   \"auth\": { \"jwt\": { \"alg\": \"HS256\", \"secret\": \"jwt-secret\" } },

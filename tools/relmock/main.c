@@ -6,7 +6,9 @@
  * application backend, an OAuth token endpoint, a Sentry envelope
  * receiver, and the /_relmock control API.  Owns the options, the config
  * file, the listener, routing by path prefix, the bounded record lists
- * and a clean exit on SIGTERM/SIGINT.  Fault injection is faults.c.
+ * and a clean exit on SIGTERM/SIGINT.  Fault injection is faults.c;
+ * the HTTPS front (--tls-listen), a TLS terminator that forwards to the
+ * plain listener, is tls.c.
  *
  * Must never listen on anything but a loopback address, nor keep records
  * past the configured bounds.
@@ -25,6 +27,7 @@
 #include <jansson.h>
 
 #include "tools/relmock/relmock.h"
+#include "tools/relmock/tls.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -330,11 +333,14 @@ usage(int code)
 {
 	fprintf(code == 0 ? stdout : stderr,
 	    "usage: relmock [-l HOST:PORT] [-c CONFIG.json] "
-	    "[--backend-secret S] [-v]\n"
+	    "[--backend-secret S]\n"
+	    "               [--tls-listen HOST:PORT --tls-dir DIR] [-v]\n"
 	    "  -l, --listen HOST:PORT  loopback address [%s]; port 0 "
 	    "picks one\n"
 	    "  -c, --config FILE       JSON config (docs/relmock.md)\n"
 	    "  --backend-secret S      HMAC key of X-Relgate-Signature\n"
+	    "  --tls-listen HOST:PORT  also serve HTTPS there (loopback)\n"
+	    "  --tls-dir DIR           where the test CA goes (DIR/ca.pem)\n"
 	    "  -v, --verbose           one log line per request\n",
 	    DEFAULT_LISTEN);
 	exit(code);
@@ -347,11 +353,15 @@ main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "backend-secret", required_argument, NULL, 'S' },
+		{ "tls-listen", required_argument, NULL, 'T' },
+		{ "tls-dir", required_argument, NULL, 'D' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *listen_opt = NULL, *config = NULL, *secret = NULL;
+	const char *tls_listen = NULL, *tls_dir = NULL;
+	struct mock_tls *tls = NULL;
 	struct event *sigterm, *sigint;
 	struct httpd *h;
 	char err[256];
@@ -371,6 +381,12 @@ main(int argc, char **argv)
 		case 'S':
 			secret = optarg;
 			break;
+		case 'T':
+			tls_listen = optarg;
+			break;
+		case 'D':
+			tls_dir = optarg;
+			break;
 		case 'v':
 			verbose = 1;
 			break;
@@ -381,7 +397,7 @@ main(int argc, char **argv)
 			usage(2);
 		}
 	}
-	if (optind != argc)
+	if (optind != argc || (tls_listen == NULL) != (tls_dir == NULL))
 		usage(2);
 	for (i = 0; i < NEP; i++) {
 		epstates[i].ep = endpoints[i];
@@ -412,13 +428,19 @@ main(int argc, char **argv)
 	sigint = evsignal_new(base, SIGINT, on_signal, NULL);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
+	if (tls_listen != NULL)
+		tls = mock_tls_start(base, tls_listen, tls_dir, fd, verbose);
 	printf("relmock listening on %s (port %u)\n", conf.listen,
 	    (unsigned)ntohs(listen_port));
+	if (tls != NULL)
+		printf("relmock tls listening on %s (port %u), CA %s/ca.pem\n",
+		    tls_listen, mock_tls_port(tls), tls_dir);
 	fflush(stdout);
 
 	if (event_base_dispatch(base) < 0)
 		fatalx("event loop failed");
 
+	mock_tls_free(tls);
 	httpd_free(h); /* ends stalled calls */
 	close(fd);
 	for (i = 0; i < NEP; i++)
