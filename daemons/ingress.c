@@ -1118,9 +1118,9 @@ upcall_start(struct ing *g, struct httpd_req *req, struct upcall *u,
 	    BH_ACQUIRED) {
 		if (bh_should_warn(&g->ctx->shm, (unsigned)u->bh_provider,
 			now_ms(), (uint32_t)CFG(g)->bulkhead_sentry_cooldown_ms))
-			log_warn("bulkhead %s saturated (%u in flight)",
+			role_alert(g->ctx, "bulkhead_saturated",
 			    bh_provider_name((unsigned)u->bh_provider),
-			    max_concurrent);
+			    "%u leases in flight, the maximum", max_concurrent);
 		return BH_SATURATED;
 	}
 	if (cb_allow(&g->ctx->shm, u->provider, now_ms(), u->threshold,

@@ -40,7 +40,17 @@ static void
 monitor_message(struct role_ctx *ctx, const struct proto_msg *m)
 {
 	(void)ctx;
-	(void)m; /* RL_EVENT: persisted by the monitor issue */
+	if (m->type == PROTO_T_ALERT) {
+		const struct proto_alert *a = &m->u.alert;
+
+		/* the alert store and the Sentry sink come with the monitor
+		 * issue; until then the alert is one log line */
+		log_warn("alert from %s.%u: %.*s %.*s: %.*s",
+		    role_name(m->src_role), m->src_instance, (int)a->kind.len,
+		    a->kind.p, (int)a->key.len, a->key.p, (int)a->message.len,
+		    a->message.p);
+	}
+	/* RL_EVENT: persisted by the monitor issue */
 }
 
 static const struct role_ops monitor_ops = {

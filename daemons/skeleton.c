@@ -6,6 +6,7 @@
 #include "daemons/skeleton.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -472,6 +473,27 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		reload(ctx);
 	else
 		role_stop(ctx);
+}
+
+void
+role_alert(struct role_ctx *ctx, const char *kind, const char *key,
+    const char *fmt, ...)
+{
+	struct proto_msg m;
+	char text[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	log_warn("alert %s %s: %s", kind, key, text);
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_T_ALERT;
+	m.u.alert.created_at = now_ms();
+	m.u.alert.kind = proto_str_from(kind);
+	m.u.alert.key = proto_str_from(key);
+	m.u.alert.message = proto_str_from(text);
+	link_send(ctx->link, ROLE_MONITOR, 0, &m);
 }
 
 void

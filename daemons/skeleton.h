@@ -120,6 +120,11 @@ int role_commit(struct role_ctx *ctx, store_apply_fn apply,
  * its done callbacks (for on_exit, before the role drops its clients). */
 void role_commit_drain(struct role_ctx *ctx);
 
+/* role_alert - an operational warning to the monitor (non-blocking; a
+ * drop is counted in link.eagain) and one log line. */
+void role_alert(struct role_ctx *ctx, const char *kind, const char *key,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* role_stop - leave the loop (as on SIGTERM). */
 void role_stop(struct role_ctx *ctx);
 

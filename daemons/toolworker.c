@@ -144,6 +144,14 @@ step_done(struct role_ctx *ctx, void *arg, int rc)
 			&ra) != BH_ACQUIRED) {
 			/* saturated meanwhile: the lease on the row runs out
 			 * and it is claimed again; nothing is lost */
+			if (!w->stopping &&
+			    bh_should_warn(SEG(w), BH_PROV_BACKEND, now_ms(),
+				(uint32_t)CFG(w)->bulkhead_sentry_cooldown_ms))
+				role_alert(w->ctx, "bulkhead_saturated",
+				    "backend", "%lld leases in flight, the "
+				    "maximum",
+				    (long long)CFG(w)
+					->backend_bulkhead_max_concurrent);
 			delivq_item_free(&s->items[i]);
 			continue;
 		}

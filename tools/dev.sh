@@ -101,7 +101,7 @@ test)
 		/Checks:/ { for (i = 1; i <= NF; i++) {
 			if ($i == "Checks:") c += $(i + 1)
 			if ($i == "Failures:" || $i == "Errors:") f += $(i + 1) } }
-		/ passed, / { for (i = 1; i <= NF; i++) {
+		/ passed, / { sub(/^.*:/, "", $1); for (i = 1; i <= NF; i++) {
 			if ($(i + 1) ~ /^passed/) c += $i
 			if ($(i + 1) ~ /^failed/) f += $i } }
 		END { printf "total: %d passed, %d failed\n", c - f, f }'

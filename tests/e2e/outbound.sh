@@ -62,6 +62,8 @@ check "second exchange while the bulkhead is full: gmail=busy" [ "$(callback goo
 wait "$slow"
 curl -s -X POST --data '' "$M/_relmock/faults/oauth" >/dev/null
 check "the slow one still connected (timeout 1.5 s vs latency 3 s: error is fine too)" grep -qE '^(connected|error)$' "$T/slow.out"
+for _ in $(seq 40); do grep -q 'monitor.0.*alert from ingress.*bulkhead_saturated gmail_oauth' "$LOG" && break; sleep 0.05; done
+check "saturation warning reached the monitor" grep -q 'monitor.0.*alert from ingress.*bulkhead_saturated gmail_oauth' "$LOG"
 check "relstat: bulkhead gmail_oauth counted the saturation" jq -e '.bulkheads.gmail_oauth.counters.saturated >= 1' <(snap)
 
 # --- proxied route: link-code -------------------------------------------------
