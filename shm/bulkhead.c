@@ -278,6 +278,16 @@ note_settings(struct bh_prov *p, uint32_t max, uint32_t ttl_ms)
 		SHM_STORE(&p->ttl_ms, ttl_ms);
 }
 
+void
+bh_configure(struct shm_seg *seg, unsigned provider, uint32_t max_concurrent,
+    uint32_t ttl_ms)
+{
+	struct bh_area *a = ready_area(seg);
+
+	if (a != NULL && provider < BH_NPROVIDERS)
+		note_settings(&a->prov[provider], max_concurrent, ttl_ms);
+}
+
 int
 bh_acquire(struct shm_seg *seg, unsigned provider, uint64_t now_ms,
     uint32_t max_concurrent, uint32_t ttl_ms, struct bh_lease *l,

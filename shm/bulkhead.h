@@ -141,6 +141,12 @@ void bh_area_init(struct shm_seg *seg);
  * attached writable; a segment without the area grants a lease that holds
  * nothing (fail open, as the seeds).
  */
+/* bh_configure - record a provider's configured cap and TTL for relstat
+ * (the supervisor, at start and reload; bh_acquire records what it is
+ * passed too). */
+void bh_configure(struct shm_seg *seg, unsigned provider,
+    uint32_t max_concurrent, uint32_t ttl_ms);
+
 int bh_acquire(struct shm_seg *seg, unsigned provider, uint64_t now_ms,
     uint32_t max_concurrent, uint32_t ttl_ms, struct bh_lease *l,
     uint64_t *retry_after_ms);

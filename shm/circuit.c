@@ -232,6 +232,16 @@ note_settings(struct cb_slot *sl, uint32_t threshold, uint32_t cooldown_ms)
 		SHM_STORE(&sl->cooldown_ms, cooldown_ms);
 }
 
+void
+cb_configure(struct shm_seg *seg, unsigned provider, uint32_t threshold,
+    uint32_t cooldown_ms)
+{
+	struct cb_area *a = ready_area(seg);
+
+	if (a != NULL && provider < CB_NPROVIDERS)
+		note_settings(&a->slot[provider], threshold, cooldown_ms);
+}
+
 int
 cb_allow(struct shm_seg *seg, unsigned provider, uint64_t now_ms,
     uint32_t threshold, uint32_t cooldown_ms, uint32_t probes,

@@ -187,6 +187,11 @@ uint64_t cb_probe_ttl(uint32_t cooldown_ms);
  * (probes busy), at least 1.  retry_after_ms may be NULL.  seg must be
  * attached writable.
  */
+/* cb_configure - record a provider's configured threshold and cooldown
+ * for relstat (the supervisor, at start and reload). */
+void cb_configure(struct shm_seg *seg, unsigned provider, uint32_t threshold,
+    uint32_t cooldown_ms);
+
 int cb_allow(struct shm_seg *seg, unsigned provider, uint64_t now_ms,
     uint32_t threshold, uint32_t cooldown_ms, uint32_t probes,
     struct cb_ticket *t, uint64_t *retry_after_ms);
