@@ -20,7 +20,7 @@ M=http://127.0.0.1:$MOCK
 
 write_config "$T/relgate.json" "\"backend\": { \"url\": \"$M/backend\", \"secret\": \"backend-secret\",
     \"timeout_ms\": 2000, \"max_attempts\": 4, \"retry_base_ms\": 100, \"poll_ms\": 200,
-    \"circuit\": { \"threshold\": 3, \"cooldown_ms\": 1500 },
+    \"circuit\": { \"threshold\": 3, \"cooldown_ms\": 3000 },
     \"bulkhead\": { \"max_concurrent\": 4, \"lease_ttl_ms\": 5000 } },
   \"GMAIL_PUBSUB_VERIFY_TOKEN\": \"tok\", \"RATE_LIMIT_GMAIL_PUSH_MAX\": 100000"
 start_relgated "$T/relgate.json"
