@@ -981,28 +981,6 @@ upcall_data(void *arg, const void *data, size_t len)
 	u->resp[u->rlen] = '\0';
 }
 
-static enum cb_error
-upcall_error_kind(enum httpc_rc rc)
-{
-	switch (rc) {
-	case HTTPC_OK:
-		return CB_ERR_NONE;
-	case HTTPC_E_TIMEOUT_CONNECT:
-	case HTTPC_E_TIMEOUT_FIRST_BYTE:
-	case HTTPC_E_TIMEOUT_IDLE:
-	case HTTPC_E_TIMEOUT_TOTAL:
-		return CB_ERR_TIMEOUT;
-	case HTTPC_E_PROTOCOL:
-	case HTTPC_E_TOO_LARGE:
-	case HTTPC_E_RESET:
-		return CB_ERR_PROTOCOL;
-	case HTTPC_E_CANCELLED:
-		return CB_ERR_CANCELLED;
-	default:
-		return CB_ERR_CONNECT;
-	}
-}
-
 static void
 upcall_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1034,7 +1012,7 @@ upcall_done(void *arg, const struct httpc_result *res)
 {
 	struct upcall *u = arg;
 	struct ing *g = u->g;
-	enum cb_error kind = upcall_error_kind(res->rc);
+	enum cb_error kind = httpc_cb_error(res->rc);
 	struct httpd_req *req;
 	uint64_t delay = 0, now = now_ms();
 	enum retry_reason why;
@@ -1304,7 +1282,7 @@ proxy_finish(struct ing *g, struct upcall *u, struct httpd_req *req,
 	struct httpd_header h[2];
 	size_t n = 0;
 
-	switch (upcall_error_kind(res->rc)) {
+	switch (httpc_cb_error(res->rc)) {
 	case CB_ERR_NONE:
 		if (u->content_type[0] != '\0')
 			h[n++] = (struct httpd_header){ "Content-Type",

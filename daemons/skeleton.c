@@ -20,6 +20,8 @@
 #include <event2/event.h>
 
 #include "gate/jwt.h"
+#include "http/client.h"
+#include "shm/circuit.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -91,6 +93,28 @@ role_links_to(enum rg_role from, enum rg_role to)
 		if (links[i].from == from && links[i].to == to)
 			return 1;
 	return 0;
+}
+
+enum cb_error
+httpc_cb_error(enum httpc_rc rc)
+{
+	switch (rc) {
+	case HTTPC_OK:
+		return CB_ERR_NONE;
+	case HTTPC_E_TIMEOUT_CONNECT:
+	case HTTPC_E_TIMEOUT_FIRST_BYTE:
+	case HTTPC_E_TIMEOUT_IDLE:
+	case HTTPC_E_TIMEOUT_TOTAL:
+		return CB_ERR_TIMEOUT;
+	case HTTPC_E_PROTOCOL:
+	case HTTPC_E_TOO_LARGE:
+	case HTTPC_E_RESET:
+		return CB_ERR_PROTOCOL;
+	case HTTPC_E_CANCELLED:
+		return CB_ERR_CANCELLED;
+	default:
+		return CB_ERR_CONNECT; /* DNS, connect, TLS */
+	}
 }
 
 struct jwt_verifier *

@@ -96,6 +96,11 @@ struct role_ops {
 	void (*on_exit)(struct role_ctx *ctx);
 };
 
+/* httpc_cb_error - how an outbound call's result counts for a circuit
+ * and the retry policy (one mapping for every role). */
+enum httpc_rc;
+enum cb_error httpc_cb_error(enum httpc_rc rc);
+
 /* jwt_verifier_from_config - the auth.jwt.* settings as a verifier;
  * NULL + one line in err. */
 struct jwt_verifier;

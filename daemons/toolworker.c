@@ -227,33 +227,12 @@ on_data(void *arg, const void *data, size_t len)
 	(void)len; /* the backend's answer body is not needed */
 }
 
-static enum cb_error
-error_kind(enum httpc_rc rc)
-{
-	switch (rc) {
-	case HTTPC_OK:
-		return CB_ERR_NONE;
-	case HTTPC_E_TIMEOUT_CONNECT:
-	case HTTPC_E_TIMEOUT_FIRST_BYTE:
-	case HTTPC_E_TIMEOUT_IDLE:
-	case HTTPC_E_TIMEOUT_TOTAL:
-		return CB_ERR_TIMEOUT;
-	case HTTPC_E_PROTOCOL:
-	case HTTPC_E_TOO_LARGE:
-		return CB_ERR_PROTOCOL;
-	case HTTPC_E_CANCELLED:
-		return CB_ERR_CANCELLED;
-	default:
-		return CB_ERR_CONNECT;
-	}
-}
-
 static void
 on_done(void *arg, const struct httpc_result *res)
 {
 	struct attempt *a = arg;
 	struct tw *w = a->w;
-	enum cb_error kind = error_kind(res->rc);
+	enum cb_error kind = httpc_cb_error(res->rc);
 	int status = res->rc == HTTPC_OK ? a->status : 0;
 	uint64_t now = now_ms(), delay = 0;
 	const struct config *c = CFG(w);
