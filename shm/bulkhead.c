@@ -98,12 +98,9 @@ static void
 describe(struct bh_area *a)
 {
 	struct bh_head *h = &a->head;
-	uint32_t expect = 0;
 	unsigned n = 0;
 
-	if (__atomic_load_n(&h->described, __ATOMIC_ACQUIRE) == 2 ||
-	    !__atomic_compare_exchange_n(&h->described, &expect, 1, 0,
-		__ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+	if (!shm_describe_begin(&h->described))
 		return;
 	h->head_size = sizeof(*h);
 	h->nproviders = BH_NPROVIDERS;
@@ -126,7 +123,7 @@ describe(struct bh_area *a)
 	for (unsigned i = 0; i < BH_NCOUNTERS; i++)
 		strlcpy_rg(a->names[n++], counter_names[i], BH_NAME_SIZE);
 	memcpy(h->magic, BH_MAGIC, sizeof(h->magic));
-	__atomic_store_n(&h->described, 2, __ATOMIC_RELEASE);
+	shm_describe_end(&h->described);
 }
 
 void
@@ -147,7 +144,7 @@ ready_area(struct shm_seg *seg)
 
 	if (a == NULL || !seg->writable)
 		return NULL;
-	if (__atomic_load_n(&a->head.described, __ATOMIC_ACQUIRE) != 2)
+	if (!shm_described(&a->head.described))
 		describe(a);
 	return a;
 }

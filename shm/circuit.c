@@ -150,12 +150,9 @@ static void
 describe(struct cb_area *a)
 {
 	struct cb_head *h = &a->head;
-	uint32_t expect = 0;
 	unsigned n = 0;
 
-	if (__atomic_load_n(&h->described, __ATOMIC_ACQUIRE) == 2 ||
-	    !__atomic_compare_exchange_n(&h->described, &expect, 1, 0,
-		__ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+	if (!shm_describe_begin(&h->described))
 		return;
 	h->head_size = sizeof(*h);
 	h->nproviders = CB_NPROVIDERS;
@@ -177,7 +174,7 @@ describe(struct cb_area *a)
 	for (unsigned i = 0; i < CB_NCOUNTERS; i++)
 		strlcpy_rg(a->names[n++], counter_names[i], CB_NAME_SIZE);
 	memcpy(h->magic, CB_MAGIC, sizeof(h->magic));
-	__atomic_store_n(&h->described, 2, __ATOMIC_RELEASE);
+	shm_describe_end(&h->described);
 }
 
 void
@@ -198,7 +195,7 @@ ready_area(struct shm_seg *seg)
 
 	if (a == NULL || !seg->writable)
 		return NULL;
-	if (__atomic_load_n(&a->head.described, __ATOMIC_ACQUIRE) != 2)
+	if (!shm_described(&a->head.described))
 		describe(a);
 	return a;
 }

@@ -254,12 +254,9 @@ static void
 describe(struct rl_area *a, uint32_t slots)
 {
 	struct rl_head *h = &a->head;
-	uint32_t expect = 0;
 	unsigned n = 0;
 
-	if (__atomic_load_n(&h->described, __ATOMIC_ACQUIRE) == 2 ||
-	    !__atomic_compare_exchange_n(&h->described, &expect, 1, 0,
-		__ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+	if (!shm_describe_begin(&h->described))
 		return;
 	h->head_size = sizeof(*h);
 	h->nbuckets = RL_NBUCKETS;
@@ -282,7 +279,7 @@ describe(struct rl_area *a, uint32_t slots)
 		strlcpy_rg(a->names[n++], tstat_names[i], RL_NAME_SIZE);
 	__atomic_store_n(&a->tstat[RL_TS_SLOTS], slots, __ATOMIC_RELAXED);
 	memcpy(h->magic, RL_MAGIC, sizeof(h->magic));
-	__atomic_store_n(&h->described, 2, __ATOMIC_RELEASE);
+	shm_describe_end(&h->described);
 }
 
 void
@@ -486,7 +483,7 @@ rl_check(struct shm_seg *seg, unsigned bucket, const char *key,
 	p.a = rl_area_of(seg);
 	if (p.a == NULL || bucket >= RL_NBUCKETS || !seg->writable)
 		return RL_CONTENTION; /* no table: fail closed */
-	if (__atomic_load_n(&p.a->head.described, __ATOMIC_ACQUIRE) != 2)
+	if (!shm_described(&p.a->head.described))
 		describe(p.a, shm_area(seg, SHM_AREA_RATELIMIT)->count);
 	p.tag = rl_hash(p.a, bucket, key, klen);
 	p.now = now_ms;

@@ -479,6 +479,28 @@ shm_config_read(const struct shm_seg *seg, char *buf, size_t len,
 	return -1;
 }
 
+int
+shm_describe_begin(uint32_t *described)
+{
+	uint32_t expect = 0;
+
+	return !shm_described(described) &&
+	    __atomic_compare_exchange_n(described, &expect, 1, 0,
+		__ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+void
+shm_describe_end(uint32_t *described)
+{
+	__atomic_store_n(described, 2, __ATOMIC_RELEASE);
+}
+
+int
+shm_described(const uint32_t *described)
+{
+	return __atomic_load_n(described, __ATOMIC_ACQUIRE) == 2;
+}
+
 uint32_t *
 shm_store_turns(const struct shm_seg *seg)
 {

@@ -175,6 +175,17 @@ int shm_config_read(const struct shm_seg *seg, char *buf, size_t len,
 
 const char *shm_state_name(unsigned state);
 
+/*
+ * Areas that keep their own names and layout in a header (ratelimit,
+ * circuit, bulkhead) write it once, from whichever writer comes first:
+ * shm_describe_begin returns 1 to exactly one caller (described 0 -> 1),
+ * which then writes the header and calls shm_describe_end (-> 2, release).
+ * shm_described tells readers and later writers that it is complete.
+ */
+int shm_describe_begin(uint32_t *described);
+void shm_describe_end(uint32_t *described);
+int shm_described(const uint32_t *described);
+
 /* shm_store_turns - the shared write-lock turn counter, or NULL. */
 uint32_t *shm_store_turns(const struct shm_seg *seg);
 

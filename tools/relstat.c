@@ -184,8 +184,8 @@ ratelimit_json(const struct shm_seg *seg)
 	json_object_set_new(o, "buckets", buckets);
 	json_object_set_new(o, "table", table);
 	area = (const char *)seg->base + a->offset;
-	if (__atomic_load_n(&((const struct rl_head *)(const void *)area)->
-		described, __ATOMIC_ACQUIRE) != 2) {
+	if (!shm_described(
+	    &((const struct rl_head *)(const void *)area)->described)) {
 		json_object_set_new(table, "slots", json_integer(a->count));
 		return o;
 	}
@@ -280,8 +280,8 @@ circuits_json(const struct shm_seg *seg)
 		return json_null();
 	o = json_object();
 	area = (const char *)seg->base + a->offset;
-	if (__atomic_load_n(&((const struct cb_head *)(const void *)area)->
-		described, __ATOMIC_ACQUIRE) != 2)
+	if (!shm_described(
+	    &((const struct cb_head *)(const void *)area)->described))
 		return o;
 	memcpy(&h, area, sizeof(h));
 	if (memcmp(h.magic, CB_MAGIC, sizeof(h.magic)) != 0 ||
@@ -352,8 +352,8 @@ bulkheads_json(const struct shm_seg *seg)
 		return json_null();
 	o = json_object();
 	area = (const char *)seg->base + a->offset;
-	if (__atomic_load_n(&((const struct bh_head *)(const void *)area)->
-		described, __ATOMIC_ACQUIRE) != 2)
+	if (!shm_described(
+	    &((const struct bh_head *)(const void *)area)->described))
 		return o;
 	memcpy(&h, area, sizeof(h));
 	if (memcmp(h.magic, BH_MAGIC, sizeof(h.magic)) != 0 ||
