@@ -169,15 +169,17 @@ publish_config(struct config *cfg, uint64_t gen)
 		return -1;
 	rc = shm_config_publish(&sv.shm, text, gen);
 	/* the settings of every circuit and bulkhead, for relstat */
-#define CB_CONF(id, name, kthr, kcool)                                    \
+#define PROV_CONF(id, name, kthr, kcool, kmax, kttl)                      \
 	cb_configure(&sv.shm, CB_PROV_##id, (uint32_t)cfg->kthr,          \
-	    (uint32_t)cfg->kcool);
-	CB_PROVIDERS(CB_CONF)
-#undef CB_CONF
+	    (uint32_t)cfg->kcool);                                        \
+	bh_configure(&sv.shm, BH_PROV_##id, (uint32_t)cfg->kmax,          \
+	    (uint32_t)cfg->kttl);
+	RG_PROVIDERS(PROV_CONF)
+#undef PROV_CONF
 #define BH_CONF(id, name, kmax, kttl)                                     \
 	bh_configure(&sv.shm, BH_PROV_##id, (uint32_t)cfg->kmax,          \
 	    (uint32_t)cfg->kttl);
-	BH_PROVIDERS(BH_CONF)
+	BH_LOCAL(BH_CONF)
 #undef BH_CONF
 	if (rc != 0)
 		log_err("config snapshot of %zu bytes does not fit in shm",

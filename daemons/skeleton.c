@@ -20,8 +20,8 @@
 #include <event2/event.h>
 
 #include "gate/jwt.h"
-#include "http/client.h"
-#include "shm/circuit.h"
+#include "gate/outcall.h"
+#include "shm/bulkhead.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -95,26 +95,24 @@ role_links_to(enum rg_role from, enum rg_role to)
 	return 0;
 }
 
-enum cb_error
-httpc_cb_error(enum httpc_rc rc)
+/* outcall_alert - a saturation warning of an outbound call's bulkhead. */
+static void
+outcall_alert(void *arg, unsigned provider, uint32_t max)
 {
-	switch (rc) {
-	case HTTPC_OK:
-		return CB_ERR_NONE;
-	case HTTPC_E_TIMEOUT_CONNECT:
-	case HTTPC_E_TIMEOUT_FIRST_BYTE:
-	case HTTPC_E_TIMEOUT_IDLE:
-	case HTTPC_E_TIMEOUT_TOTAL:
-		return CB_ERR_TIMEOUT;
-	case HTTPC_E_PROTOCOL:
-	case HTTPC_E_TOO_LARGE:
-	case HTTPC_E_RESET:
-		return CB_ERR_PROTOCOL;
-	case HTTPC_E_CANCELLED:
-		return CB_ERR_CANCELLED;
-	default:
-		return CB_ERR_CONNECT; /* DNS, connect, TLS */
-	}
+	role_alert(arg, "bulkhead_saturated", bh_provider_name(provider),
+	    "%u leases in flight, the maximum", max);
+}
+
+void
+role_outcall_env(struct role_ctx *ctx, struct httpc *http,
+    struct outcall_env *env)
+{
+	*env = (struct outcall_env){ .base = ctx->base,
+		.shm = &ctx->shm,
+		.http = http,
+		.cfg = &ctx->cfg,
+		.alert = outcall_alert,
+		.alert_arg = ctx };
 }
 
 struct jwt_verifier *

@@ -96,10 +96,13 @@ struct role_ops {
 	void (*on_exit)(struct role_ctx *ctx);
 };
 
-/* httpc_cb_error - how an outbound call's result counts for a circuit
- * and the retry policy (one mapping for every role). */
-enum httpc_rc;
-enum cb_error httpc_cb_error(enum httpc_rc rc);
+/* role_outcall_env - env for this role's outbound calls (gate/outcall)
+ * through http: its loop, segment and config; bulkhead saturation
+ * warnings go out through role_alert. */
+struct httpc;
+struct outcall_env;
+void role_outcall_env(struct role_ctx *ctx, struct httpc *http,
+    struct outcall_env *env);
 
 /* jwt_verifier_from_config - the auth.jwt.* settings as a verifier;
  * NULL + one line in err. */

@@ -1,13 +1,14 @@
 /*
- * tool-worker - runs queued work.  Now: the delivery worker, which takes
- * the webhooks the ingress stored (gate/delivq) to the application backend
- * (SPEC §3 "Deliveries to the application").  Tool jobs come with the tool
- * issue.
+ * tool-worker - runs queued work: the delivery worker, which takes the
+ * webhooks the ingress stored (gate/delivq) to the application backend
+ * (SPEC §3 "Deliveries to the application").
  *
  * A delivery is POSTed to backend.url + "/" + topic with Idempotency-Key
  * and X-Relgate-Delivery (the delivery id) and X-Relgate-Signature
  * (sha256=HMAC of the body with backend.secret), through the circuit and
- * the bulkhead "backend".  2xx: the row goes.  A retryable failure (timeout,
+ * the bulkhead "backend" (gate/outcall).  A lease of the bulkhead is
+ * taken before a row is claimed, so a full bulkhead leaves rows ready
+ * for whoever has room.  2xx: the row goes.  A retryable failure (timeout,
  * connection error, 408, 429, 5xx): due again after a jittered backoff
  * that honours Retry-After.  Otherwise, or after backend.max_attempts: the
  * dead letters.  A row leaves the queue only on a 2xx or into the dead
@@ -16,7 +17,7 @@
  *
  * Woken by DELIVERY_WAKE from the ingress, with a slow poll
  * (backend.poll_ms) as the fallback.  Must never block its loop: the
- * store is written through role_commit, HTTP through http/client.
+ * store is written through role_commit, HTTP through gate/outcall.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,10 +29,9 @@
 #include "daemons/skeleton.h"
 #include "gate/crypto.h"
 #include "gate/delivq.h"
+#include "gate/outcall.h"
 #include "gate/retry.h"
 #include "http/client.h"
-#include "shm/bulkhead.h"
-#include "shm/circuit.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -44,11 +44,7 @@ struct tw;
 struct attempt {
 	struct tw *w;
 	struct delivq_item item;
-	struct bh_lease lease;
-	struct cb_ticket ticket;
-	struct httpc_call *call;
-	int status;
-	char retry_after[64];
+	struct outcall *oc;
 	struct attempt *next;
 };
 
@@ -61,12 +57,14 @@ struct step {
 	char reason[160];
 	unsigned max;
 	struct delivq_item items[CLAIM_MAX];
+	struct bh_lease leases[CLAIM_MAX]; /* S_CLAIM: one per row asked */
 	unsigned n;
 };
 
 struct tw {
 	struct role_ctx *ctx;
 	struct httpc *http;
+	struct outcall_env out;
 	struct event *kick; /* a claim pass, soon */
 	struct event *poll; /* the slow fallback */
 	struct attempt *inflight;
@@ -80,7 +78,6 @@ struct tw {
 static struct tw the_tw;
 
 #define CFG(w) ((w)->ctx->cfg)
-#define SEG(w) (&(w)->ctx->shm)
 
 static void kick(struct tw *w, uint64_t after_ms);
 
@@ -111,7 +108,19 @@ step_apply(struct store_txn *txn, void *arg)
 }
 
 static void send_one(struct tw *w, struct delivq_item *it,
-    const struct bh_lease *lease);
+    struct bh_lease *lease);
+
+/* claim_give_back - a claim that will not be sent: its leases go back
+ * (its rows keep their lease in the store and are claimed again). */
+static void
+claim_give_back(struct tw *w, struct step *s, unsigned from)
+{
+	for (unsigned i = from; i < s->max; i++) {
+		if (i < s->n)
+			delivq_item_free(&s->items[i]);
+		outcall_lease_release(&w->out, &s->leases[i]);
+	}
+}
 
 static void
 step_done(struct role_ctx *ctx, void *arg, int rc)
@@ -133,30 +142,14 @@ step_done(struct role_ctx *ctx, void *arg, int rc)
 		log_err("delivery claim: store %s", store_rc_name(rc));
 		s->n = 0;
 	}
-	for (unsigned i = 0; i < s->n; i++) {
-		struct bh_lease lease;
-		uint64_t ra;
-
-		if (w->stopping ||
-		    bh_acquire(SEG(w), BH_PROV_BACKEND, now_ms(),
-			(uint32_t)CFG(w)->backend_bulkhead_max_concurrent,
-			(uint32_t)CFG(w)->backend_bulkhead_lease_ttl_ms, &lease,
-			&ra) != BH_ACQUIRED) {
-			/* saturated meanwhile: the lease on the row runs out
-			 * and it is claimed again; nothing is lost */
-			if (!w->stopping &&
-			    bh_should_warn(SEG(w), BH_PROV_BACKEND, now_ms(),
-				(uint32_t)CFG(w)->bulkhead_sentry_cooldown_ms))
-				role_alert(w->ctx, "bulkhead_saturated",
-				    "backend", "%lld leases in flight, the "
-				    "maximum",
-				    (long long)CFG(w)
-					->backend_bulkhead_max_concurrent);
-			delivq_item_free(&s->items[i]);
-			continue;
-		}
-		send_one(w, &s->items[i], &lease);
+	if (w->stopping) {
+		claim_give_back(w, s, 0);
+		free(s);
+		return;
 	}
+	for (unsigned i = 0; i < s->n; i++)
+		send_one(w, &s->items[i], &s->leases[i]);
+	claim_give_back(w, s, s->n);
 	if (s->n == s->max || w->again) {
 		w->again = 0;
 		kick(w, 0);
@@ -170,10 +163,10 @@ commit_step(struct tw *w, struct step *s)
 	s->w = w;
 	if (role_commit(w->ctx, step_apply, step_done, s) != 0) {
 		/* stopping: the row keeps its lease and is claimed again */
-		for (unsigned i = 0; i < s->n; i++)
-			delivq_item_free(&s->items[i]);
-		if (s->kind == S_CLAIM)
+		if (s->kind == S_CLAIM) {
+			claim_give_back(w, s, 0);
 			w->claiming = 0;
+		}
 		free(s);
 	}
 }
@@ -207,35 +200,23 @@ attempt_unlink(struct tw *w, struct attempt *a)
 		}
 }
 
-static int
-on_head(void *arg, const struct httpc_resp *resp)
+static void
+attempt_free(struct attempt *a)
 {
-	struct attempt *a = arg;
-	const char *ra = httpc_resp_header(resp, "retry-after");
-
-	a->status = httpc_resp_status(resp);
-	if (ra != NULL)
-		strlcpy_rg(a->retry_after, ra, sizeof(a->retry_after));
-	return 0;
+	delivq_item_free(&a->item);
+	free(a);
 }
 
+/* on_done - the backend's verdict on one delivery. */
 static void
-on_data(void *arg, const void *data, size_t len)
-{
-	(void)arg;
-	(void)data;
-	(void)len; /* the backend's answer body is not needed */
-}
-
-static void
-on_done(void *arg, const struct httpc_result *res)
+on_done(void *arg, const struct outcall_result *res)
 {
 	struct attempt *a = arg;
 	struct tw *w = a->w;
-	enum cb_error kind = httpc_cb_error(res->rc);
-	int status = res->rc == HTTPC_OK ? a->status : 0;
-	uint64_t now = now_ms(), delay = 0;
 	const struct config *c = CFG(w);
+	int answered = res->verdict == OUTCALL_ANSWERED;
+	enum cb_error kind = answered ? CB_ERR_NONE : res->kind;
+	uint64_t now = now_ms(), delay = 0;
 	struct retry_policy pol = {
 		.max_attempts = (uint32_t)c->backend_max_attempts,
 		.base_ms = (uint32_t)c->backend_retry_base_ms,
@@ -248,26 +229,21 @@ on_done(void *arg, const struct httpc_result *res)
 	enum retry_reason why;
 	char reason[160];
 
-	a->call = NULL;
+	a->oc = NULL;
 	attempt_unlink(w, a);
-	bh_release(SEG(w), &a->lease);
-	cb_record(SEG(w), CB_PROV_BACKEND, &a->ticket,
-	    kind == CB_ERR_NONE ? cb_classify_http(status) :
-				  cb_classify_error(kind, 0),
-	    now, (uint32_t)c->backend_circuit_threshold);
-	if (kind == CB_ERR_NONE && status >= 200 && status < 300) {
+	if (answered && res->status >= 200 && res->status < 300) {
 		verdict(w, a->item.id, S_COMPLETE, 0, NULL);
-	} else if (kind == CB_ERR_CANCELLED) {
-		/* shutting down: the lease runs out, another worker goes on */
 	} else {
-		if (kind == CB_ERR_NONE)
-			snprintf(reason, sizeof(reason), "http %d", status);
+		if (answered)
+			snprintf(reason, sizeof(reason), "http %d",
+			    res->status);
 		else
 			snprintf(reason, sizeof(reason), "%s: %s",
 			    httpc_rc_name(res->rc), res->detail);
-		if (retry_next(&pol, &st, kind, status,
-			a->retry_after[0] ? a->retry_after : NULL, now, &delay,
-			&why) == RETRY_AGAIN)
+		if (retry_next(&pol, &st, kind, res->status,
+			answered && res->retry_after[0] ? res->retry_after :
+							  NULL,
+			now, &delay, &why) == RETRY_AGAIN)
 			verdict(w, a->item.id, S_RETRY, now + delay, reason);
 		else {
 			char dead[200];
@@ -280,81 +256,64 @@ on_done(void *arg, const struct httpc_result *res)
 			verdict(w, a->item.id, S_DEAD, 0, dead);
 		}
 	}
-	delivq_item_free(&a->item);
-	free(a);
+	attempt_free(a);
 	kick(w, 0);
 }
 
-/* send_one - POST one claimed delivery, or hand it back for later. */
+/* send_one - POST one claimed delivery with its lease, or hand it back
+ * for later. */
 static void
-send_one(struct tw *w, struct delivq_item *it, const struct bh_lease *lease)
+send_one(struct tw *w, struct delivq_item *it, struct bh_lease *lease)
 {
+	static const struct outcall_cb cb = { .on_done = on_done };
 	const struct config *c = CFG(w);
-	static const struct httpc_cb cb = { on_head, on_data, on_done };
 	struct attempt *a = xcalloc(1, sizeof(*a));
-	unsigned char mac[CRYPTO_SHA256_LEN];
-	char sig[8 + 2 * CRYPTO_SHA256_LEN], url[2048];
-	struct httpc_header h[4] = {
-		{ "Content-Type", "application/json" },
-		{ "Idempotency-Key", a->item.id },
-		{ "X-Relgate-Delivery", a->item.id },
-		{ "X-Relgate-Signature", sig },
-	};
-	struct httpc_req req = {
-		.method = "POST",
+	struct outcall_policy pol = { .max_attempts = 1 };
+	struct outcall_result refused;
+	char sig[CRYPTO_SIG_LEN], url[2048];
+	struct httpc_header h[4];
+
+	a->w = w;
+	a->item = *it;
+	memset(it, 0, sizeof(*it));
+	h[0] = (struct httpc_header){ "Content-Type", "application/json" };
+	h[1] = (struct httpc_header){ "Idempotency-Key", a->item.id };
+	h[2] = (struct httpc_header){ "X-Relgate-Delivery", a->item.id };
+	h[3] = (struct httpc_header){ "X-Relgate-Signature", sig };
+	crypto_sig_sha256(c->backend_secret, a->item.body, a->item.blen, sig);
+	if (url_join(url, sizeof(url), c->backend_url, a->item.topic) < 0)
+		url[0] = '\0';
+	a->oc = outcall_start(&w->out, CB_PROV_BACKEND,
+	    &(struct httpc_req){ .method = "POST",
+		.url = url,
 		.headers = h,
 		.nheaders = 4,
+		.body = a->item.body,
+		.body_len = a->item.blen,
 		.connect_ms = (unsigned)c->backend_timeout_ms,
 		.first_byte_ms = (unsigned)c->backend_timeout_ms,
 		.idle_ms = (unsigned)c->backend_timeout_ms,
 		.total_ms = (unsigned)c->backend_timeout_ms,
-		.max_body = 1 << 20,
-	};
-	uint64_t ra;
-	int v;
-
-	a->w = w;
-	a->item = *it;
-	a->lease = *lease;
-	memset(it, 0, sizeof(*it));
-	v = cb_allow(SEG(w), CB_PROV_BACKEND, now_ms(),
-	    (uint32_t)c->backend_circuit_threshold,
-	    (uint32_t)c->backend_circuit_cooldown_ms, 1, &a->ticket, &ra);
-	if (v == CB_OPEN) {
-		/* paused: due again when the circuit may let a probe in */
-		bh_release(SEG(w), &a->lease);
-		verdict(w, a->item.id, S_POSTPONE, now_ms() + (ra ? ra : 1000),
-		    NULL);
-		delivq_item_free(&a->item);
-		free(a);
-		kick(w, ra ? ra : 1000);
+		.max_body = 1 << 20 },
+	    &pol, &cb, a, lease, &refused);
+	if (a->oc != NULL) {
+		a->next = w->inflight;
+		w->inflight = a;
+		w->ninflight++;
 		return;
 	}
-	crypto_hmac_sha256(c->backend_secret, strlen(c->backend_secret),
-	    a->item.body, a->item.blen, mac);
-	memcpy(sig, "sha256=", 7);
-	crypto_hex_encode(mac, sizeof(mac), sig + 7, sizeof(sig) - 7);
-	snprintf(url, sizeof(url), "%s%s%s", c->backend_url,
-	    c->backend_url[strlen(c->backend_url) - 1] == '/' ? "" : "/",
-	    a->item.topic);
-	req.url = url;
-	req.body = a->item.body;
-	req.body_len = a->item.blen;
-	a->next = w->inflight;
-	w->inflight = a;
-	w->ninflight++;
-	a->call = httpc_request(w->http, &req, &cb, a);
-	if (a->call == NULL) {
+	if (refused.verdict == OUTCALL_CIRCUIT_OPEN) {
+		/* paused: due again when the circuit may let a probe in */
+		uint64_t ra = refused.retry_ms ? refused.retry_ms : 1000;
+
+		verdict(w, a->item.id, S_POSTPONE, now_ms() + ra, NULL);
+		kick(w, ra);
+	} else {
 		/* the URL cannot be requested: a configuration problem */
 		log_err("delivery %s: cannot request %s", a->item.id, url);
-		attempt_unlink(w, a);
-		bh_release(SEG(w), &a->lease);
-		cb_record(SEG(w), CB_PROV_BACKEND, &a->ticket, CB_NEUTRAL,
-		    now_ms(), (uint32_t)c->backend_circuit_threshold);
 		verdict(w, a->item.id, S_POSTPONE, now_ms() + 60000, NULL);
-		delivq_item_free(&a->item);
-		free(a);
 	}
+	attempt_free(a);
 }
 
 /* --- claiming ------------------------------------------------------------*/
@@ -389,7 +348,23 @@ claim_pass(evutil_socket_t fd, short what, void *arg)
 	s = xcalloc(1, sizeof(*s));
 	s->kind = S_CLAIM;
 	s->now = now_ms();
-	s->max = room < CLAIM_MAX ? room : CLAIM_MAX;
+	/* a row is claimed only with a lease in hand: a full bulkhead
+	 * leaves the rows ready for whoever has room */
+	while (s->max < room && s->max < CLAIM_MAX) {
+		uint64_t ra = 0;
+
+		if (outcall_lease(&w->out, CB_PROV_BACKEND,
+			&s->leases[s->max], &ra) != BH_ACQUIRED) {
+			if (s->max == 0 && w->ninflight == 0)
+				kick(w, ra ? ra : 1000); /* nobody else will */
+			break;
+		}
+		s->max++;
+	}
+	if (s->max == 0) {
+		free(s);
+		return;
+	}
 	w->claiming = 1;
 	commit_step(w, s);
 }
@@ -440,6 +415,7 @@ tw_init(struct role_ctx *ctx)
 	w->http = client_new(ctx);
 	if (w->http == NULL)
 		return -1;
+	role_outcall_env(ctx, w->http, &w->out);
 	w->kick = evtimer_new(ctx->base, claim_pass, w);
 	w->poll = event_new(ctx->base, -1, EV_PERSIST, on_poll, w);
 	if (w->kick == NULL || w->poll == NULL || event_add(w->poll, &tv))
@@ -483,11 +459,8 @@ tw_exit(struct role_ctx *ctx)
 		struct attempt *a = w->inflight;
 
 		w->inflight = a->next;
-		if (a->call != NULL)
-			httpc_cancel(a->call);
-		bh_release(SEG(w), &a->lease);
-		delivq_item_free(&a->item);
-		free(a);
+		outcall_cancel(a->oc);
+		attempt_free(a);
 	}
 	role_commit_drain(ctx);
 	httpc_free(w->http);

@@ -4,6 +4,7 @@
 #include "gate/crypto.h"
 
 #include <assert.h>
+#include <string.h>
 #include <mbedtls/constant_time.h>
 #include <mbedtls/md.h>
 
@@ -89,4 +90,15 @@ crypto_token_eq(const char *a, size_t alen, const char *b, size_t blen)
 		return 0;
 	}
 	return crypto_ct_eq(a, b, alen);
+}
+
+void
+crypto_sig_sha256(const char *secret, const void *body, size_t len,
+    char out[CRYPTO_SIG_LEN])
+{
+	unsigned char mac[CRYPTO_SHA256_LEN];
+
+	crypto_hmac_sha256(secret, strlen(secret), body, len, mac);
+	memcpy(out, "sha256=", 7);
+	crypto_hex_encode(mac, sizeof(mac), out + 7, CRYPTO_SIG_LEN - 7);
 }

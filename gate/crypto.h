@@ -23,6 +23,13 @@ void crypto_hmac_sha256(const void *key, size_t keylen, const void *msg,
 size_t crypto_hex_encode(
     const void *src, size_t len, char *dst, size_t dstlen);
 
+/* crypto_sig_sha256 - "sha256=" + lowercase hex HMAC-SHA256(secret, body):
+ * the signature header value of relgate's requests to the application
+ * (X-Relgate-Signature) and of WhatsApp's (X-Hub-Signature-256). */
+#define CRYPTO_SIG_LEN (7 + 2 * CRYPTO_SHA256_LEN + 1)
+void crypto_sig_sha256(const char *secret, const void *body, size_t len,
+    char out[CRYPTO_SIG_LEN]);
+
 /* crypto_hexval - value of one hex digit (either case), or -1. */
 int crypto_hexval(unsigned char c);
 

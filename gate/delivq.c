@@ -4,11 +4,13 @@
  */
 #include "gate/delivq.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
+#include "gate/b64.h"
 #include "util/util.h"
 
 static void
@@ -19,8 +21,8 @@ ikey(unsigned char k[DELIVQ_KEY_LEN], uint64_t at, const char *id)
 	memcpy(k + 8, id, DELIVQ_ID_LEN);
 }
 
-int
-delivq_index_put(struct store_txn *txn, const char *id, uint64_t at)
+static int
+index_put(struct store_txn *txn, const char *id, uint64_t at)
 {
 	unsigned char k[DELIVQ_KEY_LEN];
 
@@ -40,11 +42,42 @@ index_del(struct store_txn *txn, const char *id, uint64_t at)
 	return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }
 
-/* row_load - the row of id, parsed; STORE_NOTFOUND or STORE_EIO. */
-static int
-row_load(struct store_txn *txn, const char *id, json_t **row)
+/*
+ * row_check - why a parsed row cannot be used, or NULL when it can: a
+ * JSON object and, when deliverable is set, with a topic and a payload.
+ */
+static const char *
+row_check(const json_t *row, const json_error_t *err, int deliverable,
+    char *why, size_t len)
 {
+	if (row == NULL) {
+		snprintf(why, len, "unreadable row: %s (at byte %d)",
+		    err->text, err->position);
+		return why;
+	}
+	if (!json_is_object(row))
+		return "unreadable row: not a JSON object";
+	if (!deliverable)
+		return NULL;
+	if (!json_is_string(json_object_get(row, "topic")))
+		return "unreadable row: no topic";
+	if (json_object_get(row, "payload") == NULL)
+		return "unreadable row: no payload";
+	return NULL;
+}
+
+/*
+ * row_load_raw - the row of id, parsed; STORE_NOTFOUND, or STORE_EIO for
+ * a row that cannot be used (row_check; why says why, and *raw / *rlen
+ * point at the stored bytes, valid in this transaction).
+ */
+static int
+row_load_raw(struct store_txn *txn, const char *id, int deliverable,
+    json_t **row, char *why, size_t whylen, const void **raw, size_t *rlen)
+{
+	json_error_t err;
 	const void *v;
+	const char *bad;
 	size_t n;
 	int rc;
 
@@ -52,8 +85,28 @@ row_load(struct store_txn *txn, const char *id, json_t **row)
 	    NULL);
 	if (rc != STORE_OK)
 		return rc;
-	*row = json_loadb(v, n, 0, NULL);
-	return *row != NULL && json_is_object(*row) ? STORE_OK : STORE_EIO;
+	*row = json_loadb(v, n, 0, &err);
+	bad = row_check(*row, &err, deliverable, why, whylen);
+	if (bad == NULL)
+		return STORE_OK;
+	if (why != bad)
+		strlcpy_rg(why, bad, whylen);
+	json_decref(*row);
+	*row = NULL;
+	*raw = v;
+	*rlen = n;
+	return STORE_EIO;
+}
+
+/* row_load - the row of id as a JSON object; STORE_NOTFOUND, STORE_EIO. */
+static int
+row_load(struct store_txn *txn, const char *id, json_t **row)
+{
+	const void *raw;
+	size_t rlen;
+	char why[200];
+
+	return row_load_raw(txn, id, 0, row, why, sizeof(why), &raw, &rlen);
 }
 
 static int
@@ -76,6 +129,54 @@ row_u64(json_t *row, const char *key)
 	json_int_t v = json_integer_value(json_object_get(row, key));
 
 	return v > 0 ? (uint64_t)v : 0;
+}
+
+int
+delivq_create(struct store_txn *txn, const struct delivq_new *d,
+    uint64_t now)
+{
+	json_t *key = json_stringn(d->idem_key, d->idem_klen), *row;
+	int rc;
+
+	if (key == NULL || strlen(d->id) != DELIVQ_ID_LEN) {
+		json_decref(key);
+		return STORE_EINVAL;
+	}
+	row = json_pack("{s:s,s:s,s:s,s:i,s:I,s:I,s:s,s:o,s:O}", "id", d->id,
+	    "topic", d->topic, "state", "ready", "attempts", 0, "createdAt",
+	    (json_int_t)now, "nextAttemptAt", (json_int_t)now, "idemScope",
+	    d->idem_scope, "idemKey", key, "payload", d->payload);
+	if (row == NULL)
+		return STORE_EINVAL;
+	rc = row_save(txn, d->id, row);
+	json_decref(row);
+	if (rc == STORE_OK)
+		rc = index_put(txn, d->id, now);
+	return rc;
+}
+
+/* dead_unreadable - an unreadable row becomes a dead letter that says
+ * why and keeps the stored bytes (base64); it has no index entry. */
+static int
+dead_unreadable(struct store_txn *txn, const char *id, uint64_t now,
+    const char *why, const void *raw, size_t rlen)
+{
+	size_t cap = (rlen + 2) / 3 * 4 + 1;
+	char *b64 = xmalloc(cap);
+	json_t *row;
+	int rc;
+
+	if (b64_encode(raw, rlen, b64, cap) < 0)
+		b64[0] = '\0';
+	row = json_pack("{s:s,s:s,s:b,s:I,s:s,s:s}", "id", id, "state", "dead",
+	    "unreadable", 1, "deadLetterAt", (json_int_t)now,
+	    "deadLetterReason", why, "rawBase64", b64);
+	free(b64);
+	if (row == NULL)
+		return STORE_EIO;
+	rc = row_save(txn, id, row);
+	json_decref(row);
+	return rc;
 }
 
 /* due_at - where the row's index entry is: the lease end while leased. */
@@ -104,8 +205,10 @@ delivq_claim(struct store_txn *txn, uint64_t now, int32_t owner,
 
 	*n = 0;
 	while (*n < max) {
-		char id[DELIVQ_ID_LEN + 1];
+		char id[DELIVQ_ID_LEN + 1], why[200];
 		uint64_t at = 0;
+		const void *raw;
+		size_t rlen;
 		json_t *row, *payload;
 		struct delivq_item *it;
 		const char *topic;
@@ -122,19 +225,25 @@ delivq_claim(struct store_txn *txn, uint64_t now, int32_t owner,
 		id[DELIVQ_ID_LEN] = '\0';
 		if ((rc = index_del(txn, id, at)) != STORE_OK)
 			break;
-		rc = row_load(txn, id, &row);
+		rc = row_load_raw(txn, id, 1, &row, why, sizeof(why), &raw,
+		    &rlen);
 		if (rc == STORE_NOTFOUND)
 			continue; /* an index entry without its row */
-		if (rc != STORE_OK) {
-			/* unreadable: keep it, out of the way, for a human */
-			rc = STORE_OK;
+		if (rc == STORE_EIO) {
+			/* unreadable: a dead letter that says why, for a
+			 * human; never dropped */
+			if ((rc = dead_unreadable(txn, id, now, why, raw,
+				 rlen)) != STORE_OK)
+				break;
 			continue;
 		}
+		if (rc != STORE_OK)
+			break;
 		json_object_set_new(row, "state", json_string("leased"));
 		set_u64(row, "leaseUntil", now + lease_ms);
 		set_u64(row, "leaseOwner", (uint64_t)owner);
 		if ((rc = row_save(txn, id, row)) != STORE_OK ||
-		    (rc = delivq_index_put(txn, id, now + lease_ms)) !=
+		    (rc = index_put(txn, id, now + lease_ms)) !=
 			STORE_OK) {
 			json_decref(row);
 			break;
@@ -193,7 +302,7 @@ reschedule(struct store_txn *txn, const char *id, uint64_t now,
 		rc = row_save(txn, id, row);
 	}
 	if (rc == STORE_OK)
-		rc = delivq_index_put(txn, id, next_at);
+		rc = index_put(txn, id, next_at);
 	json_decref(row);
 	return rc;
 }
@@ -249,13 +358,17 @@ delivq_requeue(struct store_txn *txn, const char *id, uint64_t now)
 		json_decref(row);
 		return STORE_NOTFOUND;
 	}
+	if (json_is_true(json_object_get(row, "unreadable"))) {
+		json_decref(row);
+		return STORE_EINVAL;
+	}
 	json_object_set_new(row, "state", json_string("ready"));
 	set_u64(row, "attempts", 0);
 	set_u64(row, "nextAttemptAt", now);
 	set_u64(row, "requeuedAt", now);
 	rc = row_save(txn, id, row);
 	if (rc == STORE_OK)
-		rc = delivq_index_put(txn, id, now);
+		rc = index_put(txn, id, now);
 	json_decref(row);
 	return rc;
 }

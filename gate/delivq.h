@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "store/store.h"
 
 #define DELIVQ_ID_LEN 32
@@ -31,13 +33,27 @@ struct delivq_item {
 	size_t blen;
 };
 
-/* delivq_index_put - make id due at at (used when a row is created). */
-int delivq_index_put(struct store_txn *txn, const char *id, uint64_t at);
+/* A new delivery. */
+struct delivq_new {
+	const char *id; /* DELIVQ_ID_LEN characters */
+	const char *topic;
+	const char *idem_scope; /* the idempotency claim it came from */
+	const char *idem_key;
+	size_t idem_klen;
+	json_t *payload; /* the body to deliver (not taken) */
+};
+
+/* delivq_create - the only way a row is made: written ready, due at now.
+ * STORE_EINVAL when the key is not valid UTF-8 text. */
+int delivq_create(struct store_txn *txn, const struct delivq_new *d,
+    uint64_t now);
 
 /*
  * delivq_claim - lease up to max rows due at now to owner for lease_ms;
- * out[0..*n) get copies (delivq_item_free them).  Rows whose JSON is
- * unreadable are moved to the dead letters, never dropped.
+ * out[0..*n) get copies (delivq_item_free them).  A row that cannot be
+ * read (not a JSON object, no topic or payload) becomes a dead letter
+ * whose reason says why and which keeps the stored bytes (rawBase64);
+ * it is never dropped, and never requeued.
  */
 int delivq_claim(struct store_txn *txn, uint64_t now, int32_t owner,
     uint64_t lease_ms, unsigned max, struct delivq_item *out, unsigned *n);
@@ -53,7 +69,8 @@ int delivq_postpone(struct store_txn *txn, const char *id, uint64_t next_at);
 int delivq_dead(struct store_txn *txn, const char *id, uint64_t now,
     const char *reason);
 /* delivq_requeue - a dead letter back to ready (attempts reset), due now;
- * STORE_NOTFOUND if there is no such dead letter. */
+ * STORE_NOTFOUND if there is no such dead letter, STORE_EINVAL if it is
+ * an unreadable row (nothing could be delivered). */
 int delivq_requeue(struct store_txn *txn, const char *id, uint64_t now);
 
 /* delivq_next_due - due time of the earliest indexed row (0 if none). */

@@ -34,32 +34,6 @@ replay_idem_key(char *buf, size_t len, size_t *out, const char *scope,
 	return 0;
 }
 
-/* delivery_row - the JSON of a new delivery (freed by the caller). */
-static char *
-delivery_row(const struct replay_batch *b, const struct replay_item *it,
-    size_t *len)
-{
-	size_t cap = it->plen + it->klen * 6 + 512, pos;
-	char *row = xmalloc(cap);
-	int n;
-
-	n = snprintf(row, cap,
-	    "{\"id\":\"%s\",\"topic\":\"%s\",\"state\":\"ready\","
-	    "\"attempts\":0,\"createdAt\":%llu,\"nextAttemptAt\":%llu,"
-	    "\"idemScope\":\"%s\",\"idemKey\":\"",
-	    it->delivery_id, b->topic, (unsigned long long)b->now_ms,
-	    (unsigned long long)b->now_ms, b->scope);
-	pos = (size_t)n;
-	json_escape(row, cap, &pos, it->key, it->klen);
-	memcpy(row + pos, "\",\"payload\":", 12);
-	pos += 12;
-	memcpy(row + pos, it->payload, it->plen);
-	pos += it->plen;
-	row[pos++] = '}';
-	*len = pos;
-	return row;
-}
-
 int
 replay_apply(struct store_txn *txn, void *arg)
 {
@@ -103,15 +77,16 @@ replay_apply(struct store_txn *txn, void *arg)
 		rc = store_txn_put(txn, STORE_IDEM, key, klen, &rec,
 		    sizeof(rec), b->now_ms + b->ttl_ms);
 		if (rc == STORE_OK) {
-			size_t rlen;
-			char *row = delivery_row(b, it, &rlen);
+			struct delivq_new d = {
+				.id = it->delivery_id,
+				.topic = b->topic,
+				.idem_scope = b->scope,
+				.idem_key = it->key,
+				.idem_klen = it->klen,
+				.payload = it->payload,
+			};
 
-			rc = store_txn_put(txn, STORE_DELIVERIES,
-			    it->delivery_id, REPLAY_ID_LEN, row, rlen, 0);
-			free(row);
-			if (rc == STORE_OK)
-				rc = delivq_index_put(txn, it->delivery_id,
-				    b->now_ms);
+			rc = delivq_create(txn, &d, b->now_ms);
 		}
 		if (rc != STORE_OK)
 			return rc;

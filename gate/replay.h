@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "store/store.h"
 
 #define REPLAY_ID_LEN 32 /* hex: ms timestamp, pid, sequence */
@@ -27,8 +29,7 @@
 struct replay_item {
 	const char *key; /* idempotency key within the scope */
 	size_t klen;
-	const char *payload; /* delivery payload: JSON text */
-	size_t plen;
+	json_t *payload; /* delivery payload (the caller's reference) */
 	char delivery_id[REPLAY_ID_LEN + 1]; /* set by replay_prepare */
 	/* results */
 	int fresh;          /* 1: first sighting, delivery written */

@@ -100,19 +100,6 @@ load(const void *body, size_t len, char *msg, size_t msglen)
 }
 
 /* dump - compact JSON text of v in fresh memory. */
-static char *
-dump(const json_t *v)
-{
-	size_t n = json_dumpb(v, NULL, 0, JSON_COMPACT);
-	char *s;
-
-	assert(n > 0);
-	s = xmalloc(n + 1);
-	n = json_dumpb(v, s, n, JSON_COMPACT);
-	s[n] = '\0';
-	return s;
-}
-
 /* --- Gmail Pub/Sub --------------------------------------------------------
  */
 
@@ -376,9 +363,11 @@ wa_messages(struct wa_ctx *c, const json_t *arr, const char *base,
 			continue;
 		wm = &c->out->msg[c->out->n++];
 		wm->id = xstrdup(id);
-		wm->json = dump(m);
+		wm->message = json_incref((json_t *)(uintptr_t)m);
 		wm->entry_id = xstrdup(entry_id);
-		wm->metadata_json = json_is_object(meta) ? dump(meta) : NULL;
+		wm->metadata = json_is_object(meta) ?
+		    json_incref((json_t *)(uintptr_t)meta) :
+		    NULL;
 	}
 }
 
@@ -467,9 +456,9 @@ wa_payload_free(struct wa_payload *p)
 
 	for (i = 0; i < p->n; i++) {
 		free(p->msg[i].id);
-		free(p->msg[i].json);
+		json_decref(p->msg[i].message);
 		free(p->msg[i].entry_id);
-		free(p->msg[i].metadata_json);
+		json_decref(p->msg[i].metadata);
 	}
 	p->n = 0;
 }
@@ -555,4 +544,15 @@ int
 webhook_token_eq(const char *a, size_t alen, const char *b, size_t blen)
 {
 	return crypto_token_eq(a, alen, b, blen);
+}
+
+int
+wa_challenge_ok(const char *challenge)
+{
+	size_t n = 0;
+
+	for (; challenge[n] != '\0'; n++)
+		if (challenge[n] < '0' || challenge[n] > '9')
+			return 0;
+	return n >= 1 && n <= 256;
 }

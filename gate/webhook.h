@@ -16,6 +16,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #define WEBHOOK_MSG_MAX      512 /* a message buffer of this size is enough */
 #define WEBHOOK_MAX_PROBLEMS 8
 
@@ -56,9 +58,9 @@ enum webhook_result pubsub_parse(const void *body, size_t len,
 
 struct wa_message {
 	char *id;            /* message id, 1..WA_ID_MAX bytes */
-	char *json;          /* the message object, compact JSON */
+	json_t *message;     /* the message object (a reference) */
 	char *entry_id;      /* id of its entry (the WABA id) */
-	char *metadata_json; /* value.metadata as compact JSON, or NULL */
+	json_t *metadata;    /* value.metadata (a reference), or NULL */
 };
 
 struct wa_payload {
@@ -85,6 +87,10 @@ void wa_payload_free(struct wa_payload *p);
  * empty/NULL secret: 0. */
 int wa_signature_ok(const char *header_value, const void *body, size_t len,
     const char *app_secret);
+
+/* wa_challenge_ok - hub.challenge is 1..256 ASCII digits (what Meta
+ * sends), the only text the verification echoes. */
+int wa_challenge_ok(const char *challenge);
 
 /* webhook_token_eq - constant-time comparison of a presented token a with
  * the configured b (see crypto_token_eq: only lengths may leak; empty

@@ -44,9 +44,12 @@ _Static_assert(BH_CAPACITY <= 4096, "a capacity scan must stay cheap");
 #define PID_CACHE 16
 
 static const char *const provider_names[] = {
-#define BH_PROVIDER_NAME(id, name, max, ttl) name,
-	BH_PROVIDERS(BH_PROVIDER_NAME)
+#define BH_PROVIDER_NAME(id, name, thr, cool, max, ttl) name,
+	RG_PROVIDERS(BH_PROVIDER_NAME)
 #undef BH_PROVIDER_NAME
+#define BH_LOCAL_NAME(id, name, max, ttl) name,
+	BH_LOCAL(BH_LOCAL_NAME)
+#undef BH_LOCAL_NAME
 };
 
 static const char *const counter_names[] = {

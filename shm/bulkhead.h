@@ -2,7 +2,7 @@
  * bulkhead - concurrency caps per upstream provider in the shm area
  * "bulkhead", shared by every process that calls out (SPEC section 5).
  *
- * A provider of BH_PROVIDERS has BH_CAPACITY lease slots; at most
+ * A provider of RG_PROVIDERS (and each of BH_LOCAL) has BH_CAPACITY lease slots; at most
  * max_concurrent (passed by the caller, clamped to BH_CAPACITY) live
  * leases at once, across all processes, even when they race.  A lease
  * records its owner pid and its expiry: leases of a dead process are
@@ -14,7 +14,7 @@
  * Owns: the bulkhead area (lease words, lease ids, counters, the last
  * saturation warning, the names relstat prints).  Every lease change is
  * one CAS on the slot's 64-bit word; no lock.  Does not read the config
- * (BH_PROVIDERS names the knobs), does not log and does not send the
+ * (RG_PROVIDERS and BH_LOCAL name the knobs), does not log and does not send the
  * saturation warning: bh_should_warn only says whether the caller should.
  */
 #ifndef RG_BULKHEAD_H
@@ -35,9 +35,12 @@
 #define BH_RACE_ROUNDS 4u       /* claim attempts lost to racers */
 
 enum bh_provider {
-#define BH_PROVIDER_ENUM(id, name, max, ttl) BH_PROV_##id,
-	BH_PROVIDERS(BH_PROVIDER_ENUM)
+#define BH_PROVIDER_ENUM(id, name, thr, cool, max, ttl) BH_PROV_##id,
+	RG_PROVIDERS(BH_PROVIDER_ENUM)
 #undef BH_PROVIDER_ENUM
+#define BH_LOCAL_ENUM(id, name, max, ttl) BH_PROV_##id,
+	BH_LOCAL(BH_LOCAL_ENUM)
+#undef BH_LOCAL_ENUM
 	BH_NPROVIDERS
 };
 

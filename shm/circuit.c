@@ -42,8 +42,8 @@ _Static_assert(CB_W_MAKE(CB_ST_HALF_OPEN, CB_MAX_COUNT, 511, CB_TIME_MAX) ==
 #define COUNT_ONE (UINT64_C(1) << 2)
 
 static const char *const provider_names[] = {
-#define CB_PROVIDER_NAME(id, name, threshold, cooldown) name,
-	CB_PROVIDERS(CB_PROVIDER_NAME)
+#define CB_PROVIDER_NAME(id, name, thr, cool, max, ttl) name,
+	RG_PROVIDERS(CB_PROVIDER_NAME)
 #undef CB_PROVIDER_NAME
 };
 

@@ -11,12 +11,12 @@
  * cb_classify_error (gate/retry uses the same answer for "retryable").
  *
  * Owns: the circuit area (one state word and counters per provider of
- * CB_PROVIDERS, the names relstat prints).  Every state change is one CAS
+ * RG_PROVIDERS, the names relstat prints).  Every state change is one CAS
  * on the provider's 64-bit state word; no lock, nothing a dying process
  * can keep: probe places of a half_open generation expire together after
  * cb_probe_ttl(cooldown) and a late outcome of an expired generation is
  * ignored.  Does not read the config (the caller passes threshold,
- * cooldown and probes; CB_PROVIDERS names the knobs), does not log and
+ * cooldown and probes; RG_PROVIDERS names the knobs), does not log and
  * sends no telemetry: the caller does, from the returned transitions.
  */
 #ifndef RG_CIRCUIT_H
@@ -36,8 +36,8 @@
 #define CB_PROBE_BUSY_RETRY_MS 1000u /* retry hint: probes in flight */
 
 enum cb_provider {
-#define CB_PROVIDER_ENUM(id, name, threshold, cooldown) CB_PROV_##id,
-	CB_PROVIDERS(CB_PROVIDER_ENUM)
+#define CB_PROVIDER_ENUM(id, name, thr, cool, max, ttl) CB_PROV_##id,
+	RG_PROVIDERS(CB_PROVIDER_ENUM)
 #undef CB_PROVIDER_ENUM
 	CB_NPROVIDERS
 };

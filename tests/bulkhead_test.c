@@ -26,12 +26,16 @@
 #define P_OR BH_PROV_OPENROUTER_CHAT
 #define P_SERPER BH_PROV_SERPER_SEARCH
 
-/* every knob BH_PROVIDERS names exists in struct config */
+/* every bulkhead knob RG_PROVIDERS and BH_LOCAL name exists in struct
+ * config */
 #define KNOB_CHECK(id, name, max, ttl)                                    \
 	_Static_assert(sizeof(((struct config *)0)->max) == 8 &&          \
 		sizeof(((struct config *)0)->ttl) == 8,                   \
 	    name);
-BH_PROVIDERS(KNOB_CHECK)
+#define PROV_CHECK(id, name, thr, cool, max, ttl) KNOB_CHECK(id, name, max, ttl)
+RG_PROVIDERS(PROV_CHECK)
+BH_LOCAL(KNOB_CHECK)
+#undef PROV_CHECK
 #undef KNOB_CHECK
 
 static char segname[64];

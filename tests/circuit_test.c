@@ -24,12 +24,12 @@
 #define COOL 5000u
 #define P_OR CB_PROV_OPENROUTER_CHAT_PRIMARY
 
-/* every knob CB_PROVIDERS names exists in struct config */
-#define KNOB_CHECK(id, name, threshold, cooldown)                         \
+/* every circuit knob RG_PROVIDERS names exists in struct config */
+#define KNOB_CHECK(id, name, threshold, cooldown, max, ttl)               \
 	_Static_assert(sizeof(((struct config *)0)->threshold) == 8 &&    \
 		sizeof(((struct config *)0)->cooldown) == 8,              \
 	    name);
-CB_PROVIDERS(KNOB_CHECK)
+RG_PROVIDERS(KNOB_CHECK)
 #undef KNOB_CHECK
 
 static char segname[64];

@@ -4,6 +4,7 @@
  * letters leave the index and come back with requeue, complete removes.
  */
 #include <check.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,17 @@ rstep_done(void *arg, int rc)
 	__atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
 }
 
+/* payload_m1 - the payload {"m":1}, made once (stays reachable). */
+static json_t *
+payload_m1(void)
+{
+	static json_t *p;
+
+	if (p == NULL)
+		p = json_pack("{s:i}", "m", 1);
+	return p;
+}
+
 static void
 enqueue(struct rstep *r, const char **keys, unsigned n, uint64_t t)
 {
@@ -152,8 +164,7 @@ enqueue(struct rstep *r, const char **keys, unsigned n, uint64_t t)
 	for (unsigned i = 0; i < n; i++) {
 		r->items[i].key = keys[i];
 		r->items[i].klen = strlen(keys[i]);
-		r->items[i].payload = "{\"m\":1}";
-		r->items[i].plen = 7;
+		r->items[i].payload = payload_m1();
 	}
 	replay_prepare(&r->b, 7, &seq);
 	ck_assert_int_eq(store_writer_submit(w, rstep_apply, rstep_done, r),
@@ -271,6 +282,66 @@ START_TEST(retry_dead_requeue)
 }
 END_TEST
 
+START_TEST(unreadable_row_becomes_a_visible_dead_letter)
+{
+	static const char junk[] = "{\"id\": not json";
+	const char *k[] = { "u1", "u2", "u3" };
+	struct rstep r;
+	struct step s = { .fn = do_claim, .max = 8, .now = 2000 };
+	char id[DELIVQ_ID_LEN + 1], id2[DELIVQ_ID_LEN + 1];
+	json_t *row;
+	void *v;
+	size_t n;
+
+	enqueue(&r, k, 3, 1000);
+	memcpy(id, r.items[0].delivery_id, sizeof(id));
+	memcpy(id2, r.items[1].delivery_id, sizeof(id2));
+	/* one row is not JSON, one is JSON without a payload */
+	ck_assert_int_eq(store_put(st, STORE_DELIVERIES, id, DELIVQ_ID_LEN,
+			     junk, sizeof(junk) - 1, 0),
+	    STORE_OK);
+	ck_assert_int_eq(store_put(st, STORE_DELIVERIES, id2, DELIVQ_ID_LEN,
+			     "{\"topic\":\"t\"}", 13, 0),
+	    STORE_OK);
+	/* the claim hands out only the readable one */
+	ck_assert_int_eq(run(&s), STORE_OK);
+	ck_assert_uint_eq(s.n, 1);
+	ck_assert_str_eq(s.items[0].id, r.items[2].delivery_id);
+	free_items(&s);
+	/* the unreadable one is a dead letter that says why and keeps the
+	 * stored bytes */
+	ck_assert_int_eq(store_get(st, STORE_DELIVERIES, id, DELIVQ_ID_LEN, 0,
+			     &v, &n, NULL),
+	    STORE_OK);
+	row = json_loadb(v, n, 0, NULL);
+	free(v);
+	ck_assert_ptr_nonnull(row);
+	ck_assert_str_eq(json_string_value(json_object_get(row, "state")),
+	    "dead");
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(row,
+					 "deadLetterReason")),
+	    "unreadable row"));
+	ck_assert_str_eq(json_string_value(json_object_get(row, "rawBase64")),
+	    "eyJpZCI6IG5vdCBqc29u");
+	json_decref(row);
+	ck_assert_int_eq(store_get(st, STORE_DELIVERIES, id2, DELIVQ_ID_LEN, 0,
+			     &v, &n, NULL),
+	    STORE_OK);
+	ck_assert_ptr_nonnull(memmem(v, n, "unreadable row: no payload", 26));
+	free(v);
+	/* out of the index: never claimed again (only the readable one,
+	 * whose lease ran out); requeue refuses it */
+	s.now = 1000000;
+	ck_assert_int_eq(run(&s), STORE_OK);
+	ck_assert_uint_eq(s.n, 1);
+	ck_assert_str_eq(s.items[0].id, r.items[2].delivery_id);
+	free_items(&s);
+	s.fn = do_requeue;
+	s.id = id;
+	ck_assert_int_eq(run(&s), STORE_EINVAL);
+}
+END_TEST
+
 START_TEST(claim_respects_max)
 {
 	const char *k[] = { "a", "b", "c", "d", "e" };
@@ -303,6 +374,7 @@ main(void)
 	tcase_add_test(tc, claim_lease_reclaim_complete);
 	tcase_add_test(tc, retry_dead_requeue);
 	tcase_add_test(tc, claim_respects_max);
+	tcase_add_test(tc, unreadable_row_becomes_a_visible_dead_letter);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);

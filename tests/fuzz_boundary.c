@@ -93,7 +93,7 @@ fuzz_webhooks(const char *s, size_t n, const char *z, int which)
 		CHECK(w->n <= WA_MAX_MESSAGES);
 		for (i = 0; i < w->n; i++)
 			CHECK(w->msg[i].id[0] != '\0' &&
-			    w->msg[i].json[0] == '{');
+			    json_is_object(w->msg[i].message));
 		wa_payload_free(w);
 	} else {
 		CHECK(w->n == 0);

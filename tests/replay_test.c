@@ -4,6 +4,7 @@
  * hit counts grow, ids are stable across a re-run of the apply.
  */
 #include <check.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,17 @@ deliveries(void)
 	return n;
 }
 
+/* payload_m1 - the payload {"m":1}, made once (stays reachable). */
+static json_t *
+payload_m1(void)
+{
+	static json_t *p;
+
+	if (p == NULL)
+		p = json_pack("{s:i}", "m", 1);
+	return p;
+}
+
 static struct replay_batch *
 batch(const char *scope, const char *topic, unsigned n, const char **keys)
 {
@@ -76,8 +88,7 @@ batch(const char *scope, const char *topic, unsigned n, const char **keys)
 	for (unsigned i = 0; i < n; i++) {
 		b->items[i].key = keys[i];
 		b->items[i].klen = strlen(keys[i]);
-		b->items[i].payload = "{\"m\":1}";
-		b->items[i].plen = 7;
+		b->items[i].payload = payload_m1();
 	}
 	return b;
 }

@@ -5,6 +5,8 @@
  *   rgtool jwt SECRET SUB EXP_S               an HS256 bearer token
  *   rgtool wa-lines SECRET N PREFIX           N signed WhatsApp bodies,
  *       one per line: "SIGNATURE BODY" (message id PREFIX.I each)
+ *   rgtool corrupt-delivery STATE_DIR         overwrite the first row of
+ *       the deliveries table with bytes that are not JSON; prints its id
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,12 +15,14 @@
 #include "gate/b64.h"
 #include "gate/crypto.h"
 #include "gate/oauthstate.h"
+#include "store/store.h"
 
 static int
 usage(void)
 {
 	fprintf(stderr, "usage: rgtool oauth-state SECRET UID EXP_MS | "
-			"wa-sign SECRET | wa-lines SECRET N PREFIX | jwt SECRET SUB EXP_S\n");
+			"wa-sign SECRET | wa-lines SECRET N PREFIX | jwt SECRET SUB EXP_S | "
+			"corrupt-delivery STATE_DIR\n");
 	return 2;
 }
 
@@ -30,6 +34,49 @@ sign(const char *secret, const void *body, size_t len, char *out)
 	crypto_hmac_sha256(secret, strlen(secret), body, len, mac);
 	memcpy(out, "sha256=", 7);
 	crypto_hex_encode(mac, sizeof(mac), out + 7, 65);
+}
+
+static int
+first_key(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen, uint64_t expires)
+{
+	char *out = arg;
+
+	(void)val;
+	(void)vlen;
+	(void)expires;
+	if (klen < 64) {
+		memcpy(out, key, klen);
+		out[klen] = '\0';
+	}
+	return 1;
+}
+
+/* corrupt_delivery - what a torn or foreign write would leave. */
+static int
+corrupt_delivery(const char *dir)
+{
+	static const char junk[] = "{\"id\":\"\xff\xfe not json";
+	struct store *st;
+	char err[256], id[64] = "";
+	int rc;
+
+	if (store_open(&st, dir, 64u << 20, 0, NULL, err, sizeof(err)) !=
+	    STORE_OK) {
+		fprintf(stderr, "rgtool: %s\n", err);
+		return 1;
+	}
+	store_scan(st, STORE_DELIVERIES, NULL, 0, 0, first_key, id);
+	rc = id[0] != '\0' ? store_put(st, STORE_DELIVERIES, id, strlen(id),
+				   junk, sizeof(junk) - 1, 0) :
+			      STORE_NOTFOUND;
+	store_close(st);
+	if (rc != STORE_OK) {
+		fprintf(stderr, "rgtool: %s\n", store_rc_name(rc));
+		return 1;
+	}
+	printf("%s\n", id);
+	return 0;
 }
 
 int
@@ -90,5 +137,7 @@ main(int argc, char **argv)
 		}
 		return 0;
 	}
+	if (argc >= 3 && strcmp(argv[1], "corrupt-delivery") == 0)
+		return corrupt_delivery(argv[2]);
 	return usage();
 }

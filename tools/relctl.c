@@ -387,14 +387,24 @@ delivery_row(void *arg, const void *key, size_t klen, const void *val,
     size_t vlen, uint64_t expires)
 {
 	struct drows *r = arg;
-	json_t *o = json_loadb(val, vlen, 0, NULL);
+	json_error_t jerr;
+	json_t *o = json_loadb(val, vlen, 0, &jerr);
 	const char *st;
 
-	(void)key;
-	(void)klen;
 	(void)expires;
-	if (o == NULL)
-		return 0;
+	if (o == NULL || !json_is_object(o)) {
+		/* a row that cannot be read is shown, never hidden: the
+		 * delivery worker makes it a dead letter when it meets it */
+		char why[200];
+
+		snprintf(why, sizeof(why), "unreadable row: %s",
+		    o == NULL ? jerr.text : "not a JSON object");
+		json_decref(o);
+		o = json_pack("{s:s%,s:s,s:s}", "id", (const char *)key, klen,
+		    "state", "dead", "deadLetterReason", why);
+		if (o == NULL)
+			return 0;
+	}
 	st = json_string_value(json_object_get(o, "state"));
 	if (r->dead_only && (st == NULL || strcmp(st, "dead") != 0))
 		json_decref(o);
@@ -452,6 +462,12 @@ cmd_requeue(const char *id)
 	store_close(st);
 	if (q.rc == STORE_NOTFOUND) {
 		fprintf(stderr, "relctl: no dead letter %s\n", id);
+		return 1;
+	}
+	if (q.rc == STORE_EINVAL) {
+		fprintf(stderr, "relctl: dead letter %s cannot be requeued: "
+				"its row was unreadable (see rawBase64)\n",
+		    id);
 		return 1;
 	}
 	if (q.rc != STORE_OK) {

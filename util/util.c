@@ -176,3 +176,22 @@ mkdir_p(const char *path, unsigned mode)
 		return -1;
 	return 0;
 }
+
+int
+url_join(char *buf, size_t len, const char *base, const char *path)
+{
+	size_t bl = strlen(base);
+	int n;
+
+	while (bl > 0 && base[bl - 1] == '/')
+		bl--;
+	while (*path == '/')
+		path++;
+	n = snprintf(buf, len, "%.*s/%s", (int)bl, base, path);
+	if (n < 0 || (size_t)n >= len) {
+		if (len > 0)
+			buf[0] = '\0';
+		return -1;
+	}
+	return n;
+}

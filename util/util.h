@@ -23,6 +23,13 @@ uint64_t now_ms(void);
 uint64_t mono_ms(void);
 uint64_t mono_us(void);
 
+/*
+ * url_join - base + "/" + path into buf with exactly one slash between
+ * them (trailing slashes of base and leading ones of path dropped).
+ * Returns the length, or -1 when it does not fit (buf is then "").
+ */
+int url_join(char *buf, size_t len, const char *base, const char *path);
+
 /* strlcpy_rg - copy with truncation, always NUL-terminates; returns strlen(src). */
 size_t strlcpy_rg(char *dst, const char *src, size_t size);
 

@@ -120,7 +120,7 @@ expect_error chat_schema 400 invalid_request
 check "chat_schema: message lists paths" jq -e '.error.message | test("threadId: ") and test("messages\\[0\\].role: ") and test("messages\\[0\\].content: ") and test("extra: ")' "$T/b.chat_schema"
 req chat_ok 10.0.2.9 "${JSON[@]}" -H "Origin: $ORIGIN" -d "$CHAT" "$URL/api/chat"
 expect_error chat_ok 500 misconfigured
-check "chat_ok: says the provider is not wired" grep -q "not wired" "$T/b.chat_ok"
+check "chat_ok: says chat streaming is not available" grep -q "not available" "$T/b.chat_ok"
 expect_header chat_ok Access-Control-Allow-Origin "$ORIGIN"
 for i in 1 2 3; do req chat_rl_$i 10.0.2.10 "${JSON[@]}" -d "$CHAT" "$URL/api/chat"; done
 req chat_rl 10.0.2.10 "${JSON[@]}" -d "$CHAT" "$URL/api/chat"
@@ -161,9 +161,12 @@ expect_error push_rl 429 rate_limited
 check "push_rl: Retry-After in 1..60" [ "$(header push_rl Retry-After)" -ge 1 ] && [ "$(header push_rl Retry-After)" -le 60 ]
 
 # --- WhatsApp ---------------------------------------------------------------
-req wa_verify 10.0.5.1 "$URL/api/whatsapp/webhook?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=ch4ll3nge"
+req wa_verify 10.0.5.1 "$URL/api/whatsapp/webhook?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444"
 expect_status wa_verify 200
-check "wa_verify: body is the challenge, text/plain" [ "$(cat "$T/b.wa_verify")" = ch4ll3nge ] && header wa_verify Content-Type | grep -q text/plain
+check "wa_verify: body is the challenge, text/plain" [ "$(cat "$T/b.wa_verify")" = 1158201444 ] && header wa_verify Content-Type | grep -q text/plain
+req wa_verify_html 10.0.5.1 "$URL/api/whatsapp/webhook?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=%3Cscript%3E1"
+expect_error wa_verify_html 400 invalid_request
+check "wa_verify_html: the challenge is not echoed" sh -c '! grep -q script "$1"' _ "$T/b.wa_verify_html"
 req wa_verify_bad 10.0.5.2 "$URL/api/whatsapp/webhook?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=x"
 expect_error wa_verify_bad 403 forbidden
 wa_post() { # wa_post NAME XFF BODY [SIG]

@@ -1,0 +1,65 @@
+/*
+ * telemetry - coalescing of rate-limit events (see telemetry.h).
+ */
+#include <string.h>
+
+#include "util/util.h"
+
+#include "gate/telemetry.h"
+
+/* ev_hash - FNV-1a of (bucket, key, outcome); never 0. */
+static uint64_t
+ev_hash(const struct tel_occurrence *oc)
+{
+	uint64_t h = 1469598103934665603ull ^ oc->outcome;
+	const char *s;
+
+	for (s = oc->bucket; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	h = (h ^ 0xff) * 1099511628211ull; /* bucket|key separator */
+	for (s = oc->key; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h ? h : 1;
+}
+
+int
+tel_note(struct tel_table *t, const struct tel_occurrence *oc,
+    uint64_t now_ms, tel_send_fn send, void *arg)
+{
+	uint64_t h = ev_hash(oc);
+	struct tel_slot *s = &t->slot[h % TEL_SLOTS];
+
+	if (s->hash == h && s->window_start != 0 &&
+	    now_ms - s->window_start < TEL_WINDOW_MS) {
+		s->pending++;
+		s->ev.retry_after_ms = oc->retry_after_ms;
+		return 1;
+	}
+	if (s->window_start != 0 && s->pending > 0)
+		send(arg, &s->ev, s->pending); /* evicted: flush what it held */
+	s->hash = h;
+	s->window_start = now_ms ? now_ms : 1;
+	s->pending = 0;
+	s->ev.outcome = oc->outcome;
+	s->ev.retry_after_ms = oc->retry_after_ms;
+	strlcpy_rg(s->ev.bucket, oc->bucket, sizeof(s->ev.bucket));
+	strlcpy_rg(s->ev.key, oc->key, sizeof(s->ev.key));
+	strlcpy_rg(s->ev.path, oc->path, sizeof(s->ev.path));
+	strlcpy_rg(s->ev.method, oc->method, sizeof(s->ev.method));
+	send(arg, &s->ev, 1);
+	return 0;
+}
+
+void
+tel_flush(struct tel_table *t, uint64_t now_ms, tel_send_fn send, void *arg)
+{
+	for (unsigned i = 0; i < TEL_SLOTS; i++) {
+		struct tel_slot *s = &t->slot[i];
+
+		if (s->pending == 0 || now_ms - s->window_start < TEL_WINDOW_MS)
+			continue;
+		send(arg, &s->ev, s->pending);
+		s->pending = 0;
+		s->window_start = now_ms ? now_ms : 1;
+	}
+}
