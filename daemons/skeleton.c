@@ -86,6 +86,14 @@ role_restart_policy(enum rg_role role)
 	return RESTART_ALWAYS;
 }
 
+unsigned
+chat_provider_of(const struct config *cfg, uint64_t stream)
+{
+	unsigned n = role_instances(cfg, ROLE_PROVIDER);
+
+	return n > 0 ? (unsigned)(stream % n) : 0;
+}
+
 int
 role_links_to(enum rg_role from, enum rg_role to)
 {

@@ -44,6 +44,7 @@ enum restart_policy {
 /* RG_LINK(FROM, TO): FROM sends to every instance of TO (SPEC §1). */
 #define RG_LINKS(L)                                                       \
 	L(INGRESS, ADMISSION)                                             \
+	L(INGRESS, PROVIDER)                                              \
 	L(INGRESS, TOOL_WORKER)                                           \
 	L(INGRESS, MONITOR)                                               \
 	L(ADMISSION, INGRESS)                                             \
@@ -60,6 +61,8 @@ enum restart_policy {
 unsigned role_instances(const struct config *cfg, enum rg_role role);
 /* role_restart_policy - the policy of a child role. */
 enum restart_policy role_restart_policy(enum rg_role role);
+/* chat_provider_of - the provider instance that runs a chat stream. */
+unsigned chat_provider_of(const struct config *cfg, uint64_t stream);
 /* role_links_to - 1 if role `from` has a link to role `to`. */
 int role_links_to(enum rg_role from, enum rg_role to);
 
