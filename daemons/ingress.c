@@ -42,7 +42,7 @@ typedef void (*body_fn)(struct ing *g, struct httpd_req *req);
  * the body limit; the body handler runs when the body is in.
  */
 #define INGRESS_ROUTES(R)                                                 \
-	R(CHAT, "/api/chat", M_POST | M_OPTIONS, chat_head, chat_body)    \
+	R(CHAT, "/api/chat", M_POST | M_OPTIONS, chat_head, NULL)         \
 	R(CHAT_HEALTH, "/api/chat/health", M_GET, health_head, NULL)      \
 	R(GMAIL_PUSH, "/api/gmail/push", M_POST, push_head, push_body)    \
 	R(WA_WEBHOOK, "/api/whatsapp/webhook", M_GET | M_POST, wa_head,   \
@@ -197,6 +197,10 @@ on_request(void *arg, struct httpd_req *req)
 		proxy_body(g, req, (void *)(uintptr_t)kind);
 		return;
 	}
+	if (kind != NULL && *kind == TAG_CHAT) {
+		chat_body(g, req, (void *)(uintptr_t)kind);
+		return;
+	}
 	if (kind != NULL)
 		r = &routes[((const struct route_tag *)(const void *)kind)->id];
 	if (r == NULL || r->body == NULL) {
@@ -226,6 +230,12 @@ on_error(void *arg, struct httpd_req *req, enum httpd_err err)
 	if (kind != NULL && *kind == TAG_PROXY) {
 		/* answered here: on_close will not come for it */
 		proxy_abort(g, req, (void *)(uintptr_t)kind);
+		kind = NULL;
+	}
+	if (kind != NULL && *kind == TAG_CHAT) {
+		/* answered here: on_close will not come for it */
+		chat_abort(g, req, (void *)(uintptr_t)kind);
+		ing_cors(g, req, &h);
 		kind = NULL;
 	}
 	if (kind != NULL && *kind == TAG_ROUTE &&
@@ -308,7 +318,7 @@ ingress_init(struct role_ctx *ctx)
 			return -1;
 		}
 	g->wake = event_new(ctx->base, -1, 0, wake, g);
-	if (outbound_init(g) != 0)
+	if (outbound_init(g) != 0 || chat_init(g) != 0)
 		return -1;
 	g->listen_fd = httpd_listen(c->http_listen, 1, err, sizeof(err));
 	if (g->listen_fd < 0) {
@@ -330,6 +340,7 @@ ingress_exit(struct role_ctx *ctx)
 		return;
 	/* stop taking requests; commit what was accepted; answer it */
 	httpd_drain(g->httpd);
+	chat_exit(g);
 	role_commit_drain(ctx);
 	ing_wake_workers(g);
 	httpd_free(g->httpd);
@@ -344,13 +355,23 @@ ingress_exit(struct role_ctx *ctx)
 static void
 ingress_tick(struct role_ctx *ctx)
 {
-	if (ctx->priv != NULL)
+	if (ctx->priv != NULL) {
 		ing_tel_flush(ctx->priv);
+		chat_tick(ctx->priv);
+	}
+}
+
+static void
+ingress_message(struct role_ctx *ctx, const struct proto_msg *m)
+{
+	if (ctx->priv != NULL)
+		chat_message(ctx->priv, m);
 }
 
 static const struct role_ops ingress_ops = {
 	.role = ROLE_INGRESS,
 	.init = ingress_init,
+	.on_message = ingress_message,
 	.on_timer = ingress_tick,
 	.on_exit = ingress_exit,
 };

@@ -10,7 +10,9 @@
  *   ingress_webhook.c  the durable hand-off, Gmail push, WhatsApp
  *   ingress_oauth.c    the Gmail OAuth callback and code exchange
  *   ingress_proxy.c    the proxied routes of the config (routes[])
- *   ingress_chat.c     the chat routes and the gateway health
+ *   ingress_chat.c     POST/OPTIONS /api/chat: auth, admission, the
+ *                      SSE stream from the provider
+ *   ingress_health.c   GET /api/chat/health
  *
  * Nothing here blocks the event loop; every error answer goes through
  * ing_fail.
@@ -54,6 +56,7 @@ struct ing {
 	struct proxy_route *proxies;
 	size_t nproxies;
 	struct tel_table tel; /* rate-limit events, coalesced */
+	struct ing_chats *chats; /* chat streams (ingress_chat.c) */
 };
 
 #define CFG(g) ((g)->ctx->cfg)
@@ -64,7 +67,7 @@ struct ing {
  * of the fixed routes or a proxied route of the config.  Both structs
  * start with the kind.
  */
-enum { TAG_ROUTE = 1, TAG_PROXY };
+enum { TAG_ROUTE = 1, TAG_PROXY, TAG_CHAT };
 
 /* --- answers (ingress_reply.c) --------------------------------------------*/
 
@@ -129,10 +132,30 @@ void handoff_submit(struct ing *g, struct httpd_req *req, struct handoff *h,
 /* ing_wake_workers - announce new delivery rows to a tool-worker. */
 void ing_wake_workers(struct ing *g);
 
-/* --- route families -------------------------------------------------------*/
+/* --- the chat route (ingress_chat.c) --------------------------------------*/
+
+enum gateway_mode { GW_LEGACY, GW_SHADOW, GW_AUTHORITATIVE };
+
+/* ing_gateway_mode - SPEC §3, from FF_CHAT_GATEWAY_ENABLED,
+ * FF_CHAT_GATEWAY_SHADOW, FF_ADMISSION_ENFORCE. */
+enum gateway_mode ing_gateway_mode(const struct config *c);
+const char *ing_gateway_mode_name(const struct config *c);
 
 int64_t chat_head(struct ing *g, struct httpd_req *req);
-void chat_body(struct ing *g, struct httpd_req *req);
+/* chat_body - data is what chat_head attached (TAG_CHAT). */
+void chat_body(struct ing *g, struct httpd_req *req, void *data);
+/* chat_abort - the server answered the request itself: drop data. */
+void chat_abort(struct ing *g, struct httpd_req *req, void *data);
+/* chat_message - STREAM_BATCH and ADMIT_REFUSE. */
+void chat_message(struct ing *g, const struct proto_msg *m);
+int chat_init(struct ing *g);
+/* chat_tick - once a second: heartbeats. */
+void chat_tick(struct ing *g);
+/* chat_exit - every stream ends (an error event; or 503 before start). */
+void chat_exit(struct ing *g);
+
+/* --- route families -------------------------------------------------------*/
+
 int64_t health_head(struct ing *g, struct httpd_req *req);
 int64_t push_head(struct ing *g, struct httpd_req *req);
 void push_body(struct ing *g, struct httpd_req *req);

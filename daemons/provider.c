@@ -1,12 +1,913 @@
 /*
- * provider - the provider role.  For now it runs the shared skeleton only: it
- * heartbeats, reloads, and answers pings on its links; the issues that
- * build the role add its work through these callbacks.
+ * provider - upstream chat calls (SPEC §7): one stream per CHAT_START,
+ * through the routes primary and secondary, each with its own circuit,
+ * bulkhead, timeout and retries (gate/outcall), read incrementally
+ * (gate/sse, gate/chatstream) and sent back to the ingress that owns the
+ * client as AI SDK 5 UI message stream events, batched: the events of
+ * every stream of one ingress go in one STREAM_BATCH per loop pass.
+ *
+ * Routing: the model class (fast, agent; CHAT_DEFAULT_MODEL_CLASS when
+ * the request names none) gives a model per route; an explicit model goes
+ * to the primary unchanged.  The secondary, carrying the class's fallback
+ * models, is tried only with FF_PROVIDER_FAILOVER_ENABLED and only when
+ * the primary failed before its first token: circuit open, bulkhead full,
+ * connect error, timeout, 402, 429, 5xx.  Retries (CHAT_PROVIDER_*_RETRIES)
+ * happen only before the first byte reached the client: the stream's head
+ * goes to the ingress with the first token, so a failure before it is
+ * still an HTTP error the client can act on (upstream_* codes, never the
+ * upstream's own text).
+ *
+ * A started stream belongs to this process until it ends: it gives back
+ * the admission ticket (CHAT_RELEASE) however it ends -- its end, an
+ * upstream failure, a CHAT_CANCEL from the ingress, or the death of that
+ * ingress (seen in the process table within WATCH_MS).
+ *
+ * Must never: block the loop, send a byte of a stream after its END or
+ * FAIL, retry after the client got a byte, or log a prompt, an answer or
+ * an API key.
  */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
 #include "daemons/skeleton.h"
+#include "gate/chatstream.h"
+#include "gate/errors.h"
+#include "gate/outcall.h"
+#include "gate/retry.h"
+#include "gate/sse.h"
+#include "http/client.h"
+#include "proto/streambatch.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define NBUCKETS 65536u   /* streams hash */
+#define MAX_INGRESS 64    /* ingress.count is at most 32 */
+#define BATCH_MAX (512u * 1024u)
+#define RESEND_MS 2       /* a batch the ingress could not take */
+#define WATCH_MS 100      /* how often dead ingress processes are looked for */
+#define SSE_MAX_LINE (256u * 1024u)
+#define TEXT_ID "text-0"
+
+enum route { ROUTE_PRIMARY, ROUTE_SECONDARY };
+
+struct pv;
+
+/* One chat stream. */
+struct pstream {
+	struct pv *pv;
+	uint64_t id;
+	uint64_t ticket;
+	unsigned ingress;
+	int32_t ingress_pid;
+	struct pstream *hnext;        /* hash chain */
+	struct pstream *inext, *iprev; /* streams of one ingress */
+	struct pstream *dnext;        /* dirty list of its ingress */
+	int dirty;
+	/* the request, kept until the stream started (failover needs it) */
+	json_t *messages;
+	char *model;       /* explicit model, or NULL */
+	unsigned model_class; /* 1 fast, 2 agent */
+	char message_id[64];
+	/* the upstream call */
+	enum route route;
+	unsigned attempts; /* upstream attempts so far, both routes */
+	struct outcall *oc;
+	struct sse_reader sse;
+	char route_model[256];
+	const char *finish; /* the upstream's finish_reason, mapped */
+	int started;  /* the head (first token) is out or pending */
+	int head_sent;
+	int done;     /* the last events are pending: END follows */
+	int errored;  /* it ended with an error event */
+	/* FAIL before the start */
+	int failed;
+	enum rg_error fail_code;
+	uint32_t fail_retry_ms;
+	struct ui_buf out; /* events not yet sent */
+};
+
+struct ingress_link {
+	struct pstream *streams; /* every stream of this ingress */
+	struct pstream *dirty;   /* streams with something to send */
+	int32_t pid;             /* as last seen in the process table */
+};
+
+struct pv {
+	struct role_ctx *ctx;
+	struct httpc *http;
+	struct outcall_env out;
+	struct pstream *bucket[NBUCKETS];
+	struct ingress_link ing[MAX_INGRESS];
+	unsigned nstreams;
+	struct event *flush; /* one batch per ingress, once per loop pass */
+	struct event *resend;
+	struct event *watch;
+	struct sb_writer sb;
+	char pid_key[16];
+};
+
+static struct pv the_pv;
+
+#define CFG(pv) ((pv)->ctx->cfg)
+#define COUNT(pv, field) SHM_INC(&(pv)->ctx->self->counters.field)
+
+static void schedule_flush(struct pv *pv);
+static void route_start(struct pstream *s, enum route r);
+
+/* --- the streams table ----------------------------------------------------*/
+
+static unsigned
+hslot(uint64_t id)
+{
+	id ^= id >> 33;
+	id *= 0xff51afd7ed558ccdull;
+	id ^= id >> 33;
+	return (unsigned)(id % NBUCKETS);
+}
+
+static struct pstream *
+stream_find(struct pv *pv, uint64_t id)
+{
+	struct pstream *s;
+
+	for (s = pv->bucket[hslot(id)]; s != NULL; s = s->hnext)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+static void
+stream_link(struct pv *pv, struct pstream *s)
+{
+	struct ingress_link *il = &pv->ing[s->ingress];
+	unsigned h = hslot(s->id);
+
+	s->hnext = pv->bucket[h];
+	pv->bucket[h] = s;
+	s->inext = il->streams;
+	s->iprev = NULL;
+	if (il->streams != NULL)
+		il->streams->iprev = s;
+	il->streams = s;
+	pv->nstreams++;
+	SHM_STORE(&pv->ctx->self->counters.prov_streams_open, pv->nstreams);
+}
+
+/* stream_free - the stream is over: its call stops, its ticket goes back
+ * to admission.  Not on a dirty list any more. */
+static void
+stream_free(struct pstream *s)
+{
+	struct pv *pv = s->pv;
+	struct ingress_link *il = &pv->ing[s->ingress];
+	struct pstream **pp;
+
+	outcall_cancel(s->oc);
+	s->oc = NULL;
+	if (s->ticket != 0) {
+		struct proto_msg m;
+
+		memset(&m, 0, sizeof(m));
+		m.type = PROTO_T_CHAT_RELEASE;
+		m.u.chat_release.stream = s->id;
+		m.u.chat_release.ticket = s->ticket;
+		if (link_send(pv->ctx->link, ROLE_ADMISSION, 0, &m) != LINK_OK)
+			COUNT(pv, prov_release_lost); /* reclaimed by owner */
+	}
+	for (pp = &pv->bucket[hslot(s->id)]; *pp != NULL; pp = &(*pp)->hnext)
+		if (*pp == s) {
+			*pp = s->hnext;
+			break;
+		}
+	if (s->iprev != NULL)
+		s->iprev->inext = s->inext;
+	else
+		il->streams = s->inext;
+	if (s->inext != NULL)
+		s->inext->iprev = s->iprev;
+	pv->nstreams--;
+	SHM_STORE(&pv->ctx->self->counters.prov_streams_open, pv->nstreams);
+	json_decref(s->messages);
+	free(s->model);
+	sse_free(&s->sse);
+	ui_buf_free(&s->out);
+	free(s);
+}
+
+static void
+mark_dirty(struct pstream *s)
+{
+	struct ingress_link *il = &s->pv->ing[s->ingress];
+
+	if (!s->dirty) {
+		s->dirty = 1;
+		s->dnext = il->dirty;
+		il->dirty = s;
+	}
+	schedule_flush(s->pv);
+}
+
+/* --- the head and the end of a stream -------------------------------------*/
+
+static const char *
+route_name(enum route r)
+{
+	return r == ROUTE_PRIMARY ? "primary" : "secondary";
+}
+
+static unsigned
+route_provider(enum route r)
+{
+	return r == ROUTE_PRIMARY ? CB_PROV_OPENROUTER_CHAT_PRIMARY :
+				    CB_PROV_OPENROUTER_CHAT_SECONDARY;
+}
+
+/* start - the first token came: the head of the stream (SPEC §7). */
+static void
+start(struct pstream *s)
+{
+	if (s->started)
+		return;
+	s->started = 1;
+	ui_start(&s->out, s->message_id);
+	ui_route(&s->out, route_name(s->route),
+	    cb_provider_name(route_provider(s->route)), s->route_model,
+	    s->attempts + (s->oc != NULL ? outcall_attempts(s->oc) : 1));
+	ui_start_step(&s->out);
+	ui_text_start(&s->out, TEXT_ID);
+	/* the request is not needed any more: no retry after this */
+	json_decref(s->messages);
+	s->messages = NULL;
+}
+
+/* finish_stream - the last events; END goes with the next batch. */
+static void
+finish_stream(struct pstream *s, const char *reason)
+{
+	if (s->done)
+		return;
+	start(s);
+	ui_text_end(&s->out, TEXT_ID);
+	ui_finish_step(&s->out);
+	ui_finish(&s->out, reason);
+	ui_done(&s->out);
+	s->done = 1;
+	mark_dirty(s);
+}
+
+/* error_stream - the stream started and then failed: an error event
+ * (client-safe text), then its end. */
+static void
+error_stream(struct pstream *s, enum rg_error e, const char *text)
+{
+	if (s->done)
+		return;
+	start(s);
+	ui_text_end(&s->out, TEXT_ID);
+	ui_error(&s->out, rg_error_code(e), text ? text : rg_error_message(e));
+	ui_finish_step(&s->out);
+	ui_finish(&s->out, "error");
+	ui_done(&s->out);
+	s->done = 1;
+	s->errored = 1;
+	COUNT(s->pv, prov_streams_errored);
+	mark_dirty(s);
+}
+
+/* fail_stream - the stream never started: an HTTP error to the client. */
+static void
+fail_stream(struct pstream *s, enum rg_error e, uint32_t retry_ms)
+{
+	s->failed = 1;
+	s->fail_code = e;
+	s->fail_retry_ms = retry_ms;
+	s->done = 1;
+	COUNT(s->pv, prov_streams_failed);
+	mark_dirty(s);
+}
+
+/* --- the upstream call ----------------------------------------------------*/
+
+/* oai_finish_reason - an OpenAI finish_reason as a UI stream one. */
+static const char *
+ui_reason(const char *r)
+{
+	if (r == NULL || strcmp(r, "stop") == 0)
+		return "stop";
+	if (strcmp(r, "length") == 0)
+		return "length";
+	if (strcmp(r, "content_filter") == 0)
+		return "content-filter";
+	if (strcmp(r, "tool_calls") == 0 || strcmp(r, "function_call") == 0)
+		return "tool-calls";
+	return "other";
+}
+
+static int
+on_event(void *arg, const char *data, size_t len)
+{
+	struct pstream *s = arg;
+	struct oai_chunk c;
+
+	switch (oai_parse(data, len, &c)) {
+	case OAI_FINISH:
+		s->finish = ui_reason(c.finish_reason);
+		/* FALLTHROUGH */
+	case OAI_DELTA:
+		if (c.content_len > 0) {
+			int first = !s->started;
+
+			start(s);
+			ui_text_delta(&s->out, TEXT_ID, c.content,
+			    c.content_len);
+			if (first)
+				COUNT(s->pv, prov_streams_started);
+			mark_dirty(s);
+		}
+		break;
+	case OAI_DONE:
+		oai_chunk_free(&c);
+		finish_stream(s, s->finish ? s->finish : "stop");
+		return 1; /* nothing after [DONE] matters */
+	case OAI_ERROR:
+		oai_chunk_free(&c);
+		s->errored = 1; /* on_done decides: fail over or error */
+		return 1;
+	case OAI_IGNORE:
+		break;
+	case OAI_BAD:
+		COUNT(s->pv, prov_bad_chunks);
+		break;
+	}
+	oai_chunk_free(&c);
+	return 0;
+}
+
+static int
+up_head(void *arg, const struct httpc_resp *resp)
+{
+	(void)arg;
+	/* only a 200 is read as a stream; another answer is classified */
+	return httpc_resp_status(resp) != 200;
+}
+
+static void route_failed(struct pstream *s, const struct outcall_result *res);
+
+static void
+up_data(void *arg, const void *data, size_t len)
+{
+	struct pstream *s = arg;
+	struct outcall *oc;
+
+	if (s->done || s->errored)
+		return;
+	if (sse_feed(&s->sse, data, len, on_event, s) < 0)
+		s->errored = 1; /* a line past the bound: cut it off */
+	if (!s->done && !s->errored)
+		return;
+	/* [DONE], or an error: stop reading, from here */
+	oc = s->oc;
+	s->oc = NULL;
+	s->attempts += outcall_attempts(oc);
+	outcall_cancel(oc);
+	if (s->done)
+		return;
+	if (s->started) {
+		error_stream(s, RG_E_UPSTREAM_ERROR, NULL);
+	} else {
+		/* an error before the first token: as a failed answer */
+		struct outcall_result r = { .verdict = OUTCALL_ANSWERED,
+			.status = 200,
+			.rc = HTTPC_E_PROTOCOL,
+			.detail = "error in the stream",
+			.retry_after = "",
+			.content_type = "" };
+
+		route_failed(s, &r);
+	}
+}
+
+/* classify - an upstream answer or failure as an error code; *failover
+ * says whether the secondary may be tried (SPEC §7). */
+static enum rg_error
+classify(const struct outcall_result *res, int *failover, uint32_t *retry)
+{
+	*failover = 0;
+	*retry = 0;
+	switch (res->verdict) {
+	case OUTCALL_SATURATED:
+		*failover = 1;
+		*retry = (uint32_t)res->retry_ms;
+		return RG_E_OVERLOADED;
+	case OUTCALL_CIRCUIT_OPEN:
+		*failover = 1;
+		*retry = (uint32_t)res->retry_ms;
+		return RG_E_UPSTREAM_UNAVAILABLE;
+	case OUTCALL_INVALID:
+		return RG_E_MISCONFIGURED;
+	case OUTCALL_FAILED:
+		*failover = 1;
+		if (res->kind == CB_ERR_TIMEOUT)
+			return RG_E_UPSTREAM_TIMEOUT;
+		return RG_E_UPSTREAM_UNAVAILABLE;
+	case OUTCALL_ANSWERED:
+		break;
+	}
+	switch (res->status) {
+	case 200:
+		*failover = 1; /* a 200 that ended before its first token */
+		return RG_E_UPSTREAM_UNAVAILABLE;
+	case 400:
+	case 404:
+	case 422:
+		return RG_E_UPSTREAM_BAD_REQUEST;
+	case 401:
+	case 403:
+		return RG_E_UPSTREAM_AUTH;
+	case 402:
+		*failover = 1;
+		return RG_E_UPSTREAM_QUOTA_EXCEEDED;
+	case 429: {
+		uint64_t ms = 0;
+
+		*failover = 1;
+		*retry = retry_parse_after(res->retry_after, now_ms(), &ms) == 0 &&
+			ms > 0 && ms < 3600000 ? (uint32_t)ms : 1000;
+		return RG_E_UPSTREAM_RATE_LIMITED;
+	}
+	}
+	if (res->status >= 500) {
+		*failover = 1;
+		*retry = 1000;
+		return RG_E_UPSTREAM_UNAVAILABLE;
+	}
+	return RG_E_UPSTREAM_ERROR;
+}
+
+/* route_failed - the route ended before the first token. */
+static void
+route_failed(struct pstream *s, const struct outcall_result *res)
+{
+	struct pv *pv = s->pv;
+	int failover;
+	uint32_t retry;
+	enum rg_error e = classify(res, &failover, &retry);
+
+	log_debug("stream %016llx: %s route: %s, status %d",
+	    (unsigned long long)s->id, route_name(s->route),
+	    outcall_verdict_name(res->verdict), res->status);
+	if (s->route == ROUTE_PRIMARY && failover &&
+	    CFG(pv)->ff_provider_failover_enabled) {
+		COUNT(pv, prov_failovers);
+		route_start(s, ROUTE_SECONDARY);
+		return;
+	}
+	fail_stream(s, e, retry);
+}
+
+static void
+up_done(void *arg, const struct outcall_result *res)
+{
+	struct pstream *s = arg;
+
+	s->oc = NULL;
+	s->attempts += res->attempts;
+	if (s->done)
+		return; /* [DONE] came first, or it already failed */
+	if (s->started) {
+		/* the stream began: no retry now, only an honest end */
+		if (!s->errored && res->verdict == OUTCALL_ANSWERED &&
+		    res->rc == HTTPC_OK && s->finish != NULL)
+			finish_stream(s, s->finish); /* closed without [DONE] */
+		else
+			error_stream(s,
+			    res->kind == CB_ERR_TIMEOUT ? RG_E_UPSTREAM_TIMEOUT :
+						     RG_E_UPSTREAM_UNAVAILABLE,
+			    "The model provider stopped before the answer "
+			    "was complete.");
+		return;
+	}
+	if (res->verdict == OUTCALL_ANSWERED && res->status == 200 &&
+	    res->rc == HTTPC_OK && !s->errored && s->finish != NULL) {
+		finish_stream(s, s->finish); /* an empty answer */
+		return;
+	}
+	route_failed(s, res);
+}
+
+/* route_model - the model (and fallbacks) of route r for s. */
+static void
+route_model(struct pstream *s, enum route r, json_t *body)
+{
+	const struct config *c = CFG(s->pv);
+	const char *m;
+
+	if (r == ROUTE_PRIMARY) {
+		m = s->model != NULL ? s->model :
+		    s->model_class == 1 ? c->chat_model_fast_primary :
+					  c->chat_model_agent_primary;
+		strlcpy_rg(s->route_model, m, sizeof(s->route_model));
+		json_object_set_new(body, "model", json_string(m));
+		return;
+	}
+	m = s->model_class == 1 ? c->chat_model_fast_secondary :
+				  c->chat_model_agent_secondary;
+	/* "a,b,c": the first is the model, all are the fallbacks */
+	{
+		char list[512], *save = NULL, *t;
+		json_t *models = json_array();
+
+		strlcpy_rg(list, m, sizeof(list));
+		for (t = strtok_r(list, ", ", &save); t != NULL;
+		     t = strtok_r(NULL, ", ", &save))
+			json_array_append_new(models, json_string(t));
+		if (json_array_size(models) == 0)
+			json_array_append_new(models, json_string(m));
+		strlcpy_rg(s->route_model,
+		    json_string_value(json_array_get(models, 0)),
+		    sizeof(s->route_model));
+		json_object_set_new(body, "model",
+		    json_string(s->route_model));
+		if (json_array_size(models) > 1)
+			json_object_set_new(body, "models", models);
+		else
+			json_decref(models);
+	}
+}
+
+static void
+route_start(struct pstream *s, enum route r)
+{
+	static const struct outcall_cb cb = { up_head, up_data, up_done };
+	struct pv *pv = s->pv;
+	const struct config *c = CFG(pv);
+	const char *base = r == ROUTE_PRIMARY ? c->provider_primary_base_url :
+						c->provider_secondary_base_url;
+	const char *key = r == ROUTE_PRIMARY ? c->provider_primary_api_key :
+					       c->provider_secondary_api_key;
+	int64_t timeout = r == ROUTE_PRIMARY ?
+	    c->chat_provider_primary_timeout_ms :
+	    c->chat_provider_secondary_timeout_ms;
+	int64_t retries = r == ROUTE_PRIMARY ? c->chat_provider_primary_retries :
+					       c->chat_provider_secondary_retries;
+	struct outcall_policy pol = {
+		.max_attempts = 1 + (uint32_t)retries,
+		.idempotent = 1, /* nothing reached the client yet */
+	};
+	struct outcall_result refused;
+	struct httpc_header h[3];
+	char url[2048], auth[4200];
+	json_t *body;
+	char *text;
+	size_t nh = 0;
+
+	s->route = r;
+	sse_free(&s->sse);
+	sse_init(&s->sse, SSE_MAX_LINE);
+	s->finish = NULL;
+	s->errored = 0;
+	body = json_pack("{s:O,s:b}", "messages", s->messages, "stream", 1);
+	route_model(s, r, body);
+	text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (text == NULL || url_join(url, sizeof(url), base,
+				"chat/completions") < 0) {
+		free(text);
+		fail_stream(s, RG_E_MISCONFIGURED, 0);
+		return;
+	}
+	h[nh++] = (struct httpc_header){ "Content-Type", "application/json" };
+	h[nh++] = (struct httpc_header){ "Accept", "text/event-stream" };
+	if (key != NULL && key[0] != '\0') {
+		snprintf(auth, sizeof(auth), "Bearer %s", key);
+		h[nh++] = (struct httpc_header){ "Authorization", auth };
+	}
+	s->oc = outcall_start(&pv->out, route_provider(r),
+	    &(struct httpc_req){ .method = "POST",
+		.url = url,
+		.headers = h,
+		.nheaders = nh,
+		.body = text,
+		.body_len = strlen(text),
+		.connect_ms = (unsigned)timeout,
+		.first_byte_ms = (unsigned)timeout,
+		.idle_ms = (unsigned)timeout,
+		.total_ms = HTTPC_NO_LIMIT },
+	    &pol, &cb, s, NULL, &refused);
+	free(text);
+	memset(auth, 0, sizeof(auth));
+	if (s->oc == NULL)
+		route_failed(s, &refused);
+}
+
+/* --- batches to the ingress -----------------------------------------------*/
+
+/* add_records - what s has to say, appended to pv->sb; 0, or -1 when the
+ * batch is full (nothing of s appended). */
+static int
+add_records(struct pv *pv, struct pstream *s)
+{
+	size_t mark = pv->sb.len;
+	unsigned n = pv->sb.n;
+	struct sb_record r = { .stream = s->id };
+
+	if (s->failed) {
+		char d[256];
+		const char *code = rg_error_code(s->fail_code);
+		const char *msg = rg_error_message(s->fail_code);
+		int len = snprintf(d, sizeof(d), "%s%c%s", code, '\0', msg);
+
+		r.kind = SB_FAIL;
+		r.status = (uint16_t)rg_error_status(s->fail_code);
+		r.aux = s->fail_retry_ms;
+		r.data = d;
+		r.len = (uint32_t)len;
+		return sb_add(&pv->sb, &r, BATCH_MAX);
+	}
+	if (s->started && !s->head_sent) {
+		r.kind = SB_HEAD;
+		r.status = 200;
+	} else {
+		r.kind = SB_DATA;
+	}
+	r.data = s->out.p;
+	r.len = (uint32_t)s->out.len;
+	if (r.len > 0 || r.kind == SB_HEAD)
+		if (sb_add(&pv->sb, &r, BATCH_MAX) != 0)
+			return -1;
+	if (s->done) {
+		r = (struct sb_record){ .stream = s->id,
+			.kind = SB_END,
+			.aux = (uint32_t)s->errored };
+		if (sb_add(&pv->sb, &r, BATCH_MAX) != 0) {
+			pv->sb.len = mark;
+			pv->sb.n = n;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* sent - s's records went out. */
+static void
+sent(struct pstream *s)
+{
+	if (s->started)
+		s->head_sent = 1;
+	ui_buf_reset(&s->out);
+	s->dirty = 0;
+	if (s->done)
+		stream_free(s);
+}
+
+static int
+send_batch(struct pv *pv, unsigned ingress)
+{
+	struct proto_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_T_STREAM_BATCH;
+	m.u.stream_batch.provider_pid = (uint32_t)getpid();
+	m.u.stream_batch.records.p = (const char *)pv->sb.buf;
+	m.u.stream_batch.records.len = (uint32_t)pv->sb.len;
+	if (link_send(pv->ctx->link, ROLE_INGRESS, ingress, &m) != LINK_OK) {
+		COUNT(pv, prov_batch_retries);
+		return -1;
+	}
+	COUNT(pv, prov_batches);
+	return 0;
+}
+
+/* flush_ingress - every dirty stream of one ingress, in as few batches as
+ * fit; what could not be sent stays dirty. */
+static int
+flush_ingress(struct pv *pv, unsigned i)
+{
+	struct ingress_link *il = &pv->ing[i];
+
+	while (il->dirty != NULL) {
+		struct pstream *s, *next, *taken = NULL, **tail = &taken;
+
+		sb_reset(&pv->sb);
+		for (s = il->dirty; s != NULL; s = next) {
+			next = s->dnext;
+			if (add_records(pv, s) != 0 && pv->sb.n > 0)
+				break;
+			il->dirty = next;
+			*tail = s;
+			tail = &s->dnext;
+			*tail = NULL;
+		}
+		if (pv->sb.n == 0)
+			return 0;
+		if (send_batch(pv, i) != 0) {
+			/* put them back in front; try again soon */
+			*tail = il->dirty;
+			il->dirty = taken;
+			return -1;
+		}
+		for (s = taken; s != NULL; s = next) {
+			next = s->dnext;
+			sent(s);
+		}
+	}
+	return 0;
+}
+
+static void
+flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pv *pv = arg;
+	int again = 0;
+
+	(void)fd;
+	(void)what;
+	for (unsigned i = 0; i < MAX_INGRESS; i++)
+		if (pv->ing[i].dirty != NULL && flush_ingress(pv, i) != 0)
+			again = 1;
+	if (again) {
+		struct timeval tv = { 0, RESEND_MS * 1000 };
+
+		evtimer_add(pv->resend, &tv);
+	}
+}
+
+static void
+schedule_flush(struct pv *pv)
+{
+	if (!evtimer_pending(pv->resend, NULL))
+		event_active(pv->flush, EV_TIMEOUT, 0);
+}
+
+/* --- messages --------------------------------------------------------------*/
+
+static void
+chat_start(struct pv *pv, const struct proto_chat_start *m)
+{
+	struct pstream *s;
+	json_t *msgs;
+
+	if (m->ingress >= MAX_INGRESS || stream_find(pv, m->stream) != NULL) {
+		COUNT(pv, prov_bad_starts);
+		return;
+	}
+	msgs = json_loadb(m->messages.p, m->messages.len, 0, NULL);
+	s = xcalloc(1, sizeof(*s));
+	s->pv = pv;
+	s->id = m->stream;
+	s->ticket = m->ticket;
+	s->ingress = m->ingress;
+	s->ingress_pid = (int32_t)m->ingress_pid;
+	s->model_class = m->model_class != 0 ? m->model_class :
+	    strcmp(CFG(pv)->chat_default_model_class, "fast") == 0 ? 1 : 2;
+	if (m->model.len > 0)
+		s->model = xasprintf("%.*s", (int)m->model.len, m->model.p);
+	snprintf(s->message_id, sizeof(s->message_id), "%.*s",
+	    (int)m->message_id.len, m->message_id.p);
+	s->messages = msgs;
+	stream_link(pv, s);
+	COUNT(pv, prov_streams);
+	if (!json_is_array(msgs)) {
+		fail_stream(s, RG_E_INTERNAL_ERROR, 0);
+		return;
+	}
+	route_start(s, ROUTE_PRIMARY);
+}
+
+static void
+chat_cancel(struct pv *pv, uint64_t id)
+{
+	struct pstream *s = stream_find(pv, id);
+
+	if (s == NULL)
+		return;
+	COUNT(pv, prov_streams_cancelled);
+	if (s->dirty) {
+		/* drop it from its dirty list first */
+		struct pstream **pp = &pv->ing[s->ingress].dirty;
+
+		for (; *pp != NULL; pp = &(*pp)->dnext)
+			if (*pp == s) {
+				*pp = s->dnext;
+				break;
+			}
+	}
+	stream_free(s);
+}
+
+static void
+pv_message(struct role_ctx *ctx, const struct proto_msg *m)
+{
+	struct pv *pv = ctx->priv;
+
+	if (pv == NULL)
+		return;
+	switch (m->type) {
+	case PROTO_T_CHAT_START:
+		chat_start(pv, &m->u.chat_start);
+		break;
+	case PROTO_T_CHAT_CANCEL:
+		chat_cancel(pv, m->u.chat_cancel.stream);
+		break;
+	default:
+		break;
+	}
+}
+
+/* watch - the streams of an ingress that died go with it. */
+static void
+watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pv *pv = arg;
+
+	(void)fd;
+	(void)what;
+	for (unsigned i = 0; i < MAX_INGRESS; i++) {
+		struct ingress_link *il = &pv->ing[i];
+		struct pstream *s, *next;
+		int32_t pid;
+
+		if (il->streams == NULL)
+			continue;
+		pid = role_peer_pid(pv->ctx, ROLE_INGRESS, i);
+		for (s = il->streams; s != NULL; s = next) {
+			next = s->inext;
+			if (s->ingress_pid == pid)
+				continue;
+			COUNT(pv, prov_streams_orphaned);
+			chat_cancel(pv, s->id);
+		}
+	}
+}
+
+/* --- the role -------------------------------------------------------------*/
+
+static int
+pv_init(struct role_ctx *ctx)
+{
+	struct pv *pv = &the_pv;
+	struct httpc_opts o = { .ca_file = ctx->cfg->tls_ca_file,
+		.max_idle_per_origin = 256,
+		.max_idle_total = 4096 };
+	struct timeval tv = { 0, WATCH_MS * 1000 };
+
+	pv->ctx = ctx;
+	ctx->priv = pv;
+	pv->http = httpc_new(ctx->base, &o);
+	role_outcall_env(ctx, pv->http, &pv->out);
+	pv->flush = event_new(ctx->base, -1, 0, flush_cb, pv);
+	pv->resend = evtimer_new(ctx->base, flush_cb, pv);
+	pv->watch = event_new(ctx->base, -1, EV_PERSIST, watch_cb, pv);
+	if (pv->flush == NULL || pv->resend == NULL || pv->watch == NULL ||
+	    event_add(pv->watch, &tv) != 0)
+		return -1;
+	return 0;
+}
+
+static void
+pv_exit(struct role_ctx *ctx)
+{
+	struct pv *pv = ctx->priv;
+
+	if (pv == NULL)
+		return;
+	/* every stream ends with an error event its client can read */
+	for (unsigned i = 0; i < MAX_INGRESS; i++) {
+		struct pstream *s, *next;
+
+		for (s = pv->ing[i].streams; s != NULL; s = next) {
+			next = s->inext;
+			outcall_cancel(s->oc);
+			s->oc = NULL;
+			if (s->started)
+				error_stream(s, RG_E_UPSTREAM_UNAVAILABLE,
+				    "The gateway is restarting; try again.");
+			else if (!s->done)
+				fail_stream(s, RG_E_UPSTREAM_UNAVAILABLE, 1000);
+		}
+	}
+	flush_cb(-1, 0, pv);
+	for (unsigned i = 0; i < MAX_INGRESS; i++)
+		while (pv->ing[i].streams != NULL)
+			chat_cancel(pv, pv->ing[i].streams->id);
+	event_free(pv->flush);
+	event_free(pv->resend);
+	event_free(pv->watch);
+	httpc_free(pv->http);
+	sb_free(&pv->sb);
+}
 
 static const struct role_ops provider_ops = {
 	.role = ROLE_PROVIDER,
+	.init = pv_init,
+	.on_message = pv_message,
+	.on_exit = pv_exit,
 };
 
 int

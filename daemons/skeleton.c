@@ -526,6 +526,27 @@ role_alert(struct role_ctx *ctx, const char *kind, const char *key,
 	link_send(ctx->link, ROLE_MONITOR, 0, &m);
 }
 
+int32_t
+role_peer_pid(const struct role_ctx *ctx, enum rg_role role,
+    unsigned instance)
+{
+	unsigned n = shm_proc_count(&ctx->shm);
+
+	for (unsigned s = 1; s < n; s++) {
+		const struct shm_proc *p = shm_proc(&ctx->shm, s);
+		uint32_t st;
+
+		if (p->role != (uint32_t)role || p->instance != instance)
+			continue;
+		st = SHM_LOAD(&p->state);
+		if (st != SHM_STATE_STARTING && st != SHM_STATE_READY &&
+		    st != SHM_STATE_STOPPING)
+			return 0;
+		return SHM_LOAD(&p->pid);
+	}
+	return 0;
+}
+
 void
 role_stop(struct role_ctx *ctx)
 {

@@ -51,6 +51,7 @@ enum restart_policy {
 	L(ADMISSION, PROVIDER)                                            \
 	L(ADMISSION, MONITOR)                                             \
 	L(PROVIDER, INGRESS)                                              \
+	L(PROVIDER, ADMISSION)                                            \
 	L(PROVIDER, TOOL_WORKER)                                          \
 	L(PROVIDER, MONITOR)                                              \
 	L(TOOL_WORKER, PROVIDER)                                          \
@@ -130,6 +131,14 @@ int role_commit(struct role_ctx *ctx, store_apply_fn apply,
 /* role_commit_drain - stop taking commits, run what is queued and call
  * its done callbacks (for on_exit, before the role drops its clients). */
 void role_commit_drain(struct role_ctx *ctx);
+
+/*
+ * role_peer_pid - the pid of the running process (role, instance) from
+ * the process table, or 0 when it is not running (backoff, dead, never
+ * started).  A peer whose pid changed was restarted: what it held is gone.
+ */
+int32_t role_peer_pid(const struct role_ctx *ctx, enum rg_role role,
+    unsigned instance);
 
 /* role_alert - an operational warning to the monitor (non-blocking; a
  * drop is counted in link.eagain) and one log line. */

@@ -56,3 +56,14 @@ rg_error_body(char *buf, size_t len, enum rg_error e, const char *message)
 	memcpy(buf + pos, tail, sizeof(tail));
 	return pos + sizeof(tail) - 1;
 }
+
+int
+rg_error_by_code(const char *code, enum rg_error *e)
+{
+	for (unsigned i = 0; i < RG_E_COUNT; i++)
+		if (strcmp(rg_error_code((enum rg_error)i), code) == 0) {
+			*e = (enum rg_error)i;
+			return 0;
+		}
+	return -1;
+}

@@ -18,6 +18,8 @@ enum rg_error {
 };
 
 const char *rg_error_code(enum rg_error e);
+/* rg_error_by_code - the error named code; -1 if none. */
+int rg_error_by_code(const char *code, enum rg_error *e);
 int rg_error_status(enum rg_error e);
 const char *rg_error_message(enum rg_error e);
 

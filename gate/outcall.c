@@ -382,6 +382,12 @@ outcall_start(struct outcall_env *env, unsigned provider,
 	return oc;
 }
 
+unsigned
+outcall_attempts(const struct outcall *oc)
+{
+	return oc->attempts;
+}
+
 void
 outcall_cancel(struct outcall *oc)
 {

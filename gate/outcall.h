@@ -137,6 +137,9 @@ struct outcall *outcall_start(struct outcall_env *env, unsigned provider,
     const struct outcall_cb *cb, void *arg, struct bh_lease *lease,
     struct outcall_result *refused);
 
+/* outcall_attempts - calls made so far (the one in flight included). */
+unsigned outcall_attempts(const struct outcall *oc);
+
 /* outcall_cancel - stop now: no callback, the circuit records neutral,
  * the lease is given back. */
 void outcall_cancel(struct outcall *oc);

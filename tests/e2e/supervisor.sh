@@ -20,11 +20,11 @@ check "config section present, shm name as configured" jq -e --arg s "$SHM" '.co
 
 # ingress x2 -> admission, provider, tool-worker x2, monitor = 10;
 # admission -> ingress x2, provider, monitor = 4; provider -> ingress x2,
-# tool-worker x2, monitor = 5; tool-worker x2 -> provider, monitor = 4.
-# 23 links.
+# admission, tool-worker x2, monitor = 6; tool-worker x2 -> provider,
+# monitor = 4.  24 links.
 "$RELCTL" -c "$T/relgate.json" --json ping >"$T/ping.json"; prc=$?
 check "relctl ping exits 0" [ "$prc" -eq 0 ]
-check "ping: 23 links answered, none failed, 7 processes" jq -e '.linksOk == 23 and .linksFailed == 0 and .processesAnswered == 7' "$T/ping.json"
+check "ping: 24 links answered, none failed, 7 processes" jq -e '.linksOk == 24 and .linksFailed == 0 and .processesAnswered == 7' "$T/ping.json"
 "$RELCTL" -c "$T/relgate.json" ping | tail -n 1
 
 for role in ingress admission provider tool-worker monitor; do
@@ -45,7 +45,7 @@ done
 check "obituary lines logged for the 5 kills" [ "$(grep -c 'obituary:.*signal 9' "$LOG")" -eq 5 ]
 check "supervisor counted 5 deaths" wait_for 2 '.processes[] | select(.role == "supervisor") | .counters["supervisor.childDeaths"] == 5'
 "$RELCTL" -c "$T/relgate.json" --json ping >"$T/ping2.json"
-check "ping after restarts: all 23 links answer" jq -e '.linksOk == 23 and .linksFailed == 0' "$T/ping2.json"
+check "ping after restarts: all 24 links answer" jq -e '.linksOk == 24 and .linksFailed == 0' "$T/ping2.json"
 
 remember_pids
 run=$T/run
