@@ -8,15 +8,9 @@
 # deliveries, probes after its cooldown and closes on recovery.
 . "$(dirname "$0")/lib.sh"
 RGTOOL=$top_builddir/tests/rgtool
-RELMOCK=$top_builddir/tools/relmock/relmock
 command -v curl >/dev/null || { echo "curl is required"; exit 99; }
 
-MOCK=$((PORT + 2))
-"$RELMOCK" -l "127.0.0.1:$MOCK" --backend-secret backend-secret >"$T/relmock.log" 2>&1 &
-MOCK_PID=$!
-PIDS_SEEN="$PIDS_SEEN $MOCK_PID"
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$MOCK/_relmock/health" >/dev/null && break; sleep 0.05; done
-M=http://127.0.0.1:$MOCK
+start_relmock --backend-secret backend-secret
 
 write_config "$T/relgate.json" "\"backend\": { \"url\": \"$M/backend\", \"secret\": \"backend-secret\",
     \"timeout_ms\": 2000, \"max_attempts\": 4, \"retry_base_ms\": 100, \"poll_ms\": 200,
@@ -101,6 +95,6 @@ check "delivered once the lease ran out (loss not allowed)" 'wait_mock 20 "[.[] 
 check "the retry carries the same Idempotency-Key" 'jq -n -e --argjson d "$(delivered)" "(\$d | map(.idempotencyKey) | unique | length) == 1"'
 
 stop_relgated
-kill -TERM "$MOCK_PID"; wait "$MOCK_PID" 2>/dev/null
+stop_relmock
 check "SIGTERM: exit 0" '[ "$SV_RC" = 0 ]'
 finish

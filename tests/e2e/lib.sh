@@ -2,8 +2,13 @@
 #
 # Each test gets its own temp dir, shm name and loopback ports, starts the
 # real relgated from the build tree, and cleans up on any exit: it stops
-# only the processes it started (by pid), removes its shm segment and its
-# temp dir.  Every wait is bounded.
+# only the processes it started (by pid), removes its shm segment, its
+# temp dir and its port claims.  Every wait is bounded.
+#
+# Ports: tests/e2e/ports.sh picks them outside the kernel's ephemeral
+# range and claims them; start_relgated and start_relmock make sure the
+# process they started, and no other, serves its port, and move to other
+# ports when one is taken.
 
 set -u
 : "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -11,14 +16,16 @@ set -u
 RELGATED=$top_builddir/daemons/relgated
 RELSTAT=$top_builddir/tools/relstat
 RELCTL=$top_builddir/tools/relctl
+RELMOCK=$top_builddir/tools/relmock/relmock
 command -v jq >/dev/null || { echo "jq is required (apt-get install jq)"; exit 99; }
+command -v ss >/dev/null || { echo "ss is required (apt-get install iproute2)"; exit 99; }
+. "$top_srcdir/tests/e2e/ports.sh"
 
 T=$(mktemp -d /tmp/rg.XXXXXX)
 SHM=/rgt.$$.$RANDOM
-PORT=$((20000 + RANDOM % 20000))
-ADMIN=$((PORT + 1))
 LOG=$T/relgated.log
 SV_PID=
+MOCK_PID=
 PIDS_SEEN=
 FAILS=0
 PASSES=0
@@ -32,6 +39,7 @@ cleanup() {
 	fi
 	for p in $PIDS_SEEN; do kill -KILL "$p" 2>/dev/null; done
 	rm -f "/dev/shm${SHM}"
+	ports_release
 	if [ "$rc" -ne 0 ] && [ -f "$LOG" ]; then
 		echo "--- relgated log (last 40 lines) ---"; tail -n 40 "$LOG"
 	fi
@@ -40,6 +48,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
+ports_claim 2 PORT || exit 99 # PORT: the HTTP listener, ADMIN: admin
+ADMIN=$((PORT + 1))
 
 ok() { PASSES=$((PASSES + 1)); echo "ok: $*"; }
 fail() { FAILS=$((FAILS + 1)); echo "FAIL: $*"; }
@@ -168,9 +178,78 @@ write_config() {
 JSON
 }
 
-start_relgated() { # start_relgated CONFIG
-	"$RELGATED" -f -c "$1" >>"$LOG" 2>&1 &
-	SV_PID=$!
+# start_relgated CONFIG - start relgated in the foreground (SV_PID) and
+# wait until its ingress processes, and no other process, listen on
+# $PORT.  When another process listens there (a test of another build
+# picked it too), stop ours, move PORT and ADMIN to newly claimed ports
+# (in CONFIG and in RELGATE_HTTP_LISTEN/RELGATE_ADMIN_LISTEN when set)
+# and start again.  A relgated that does not come up is left to the
+# script's checks.
+start_relgated() {
+	local try old_port old_admin
+	for try in 1 2 3 4 5; do
+		"$RELGATED" -f -c "$1" >>"$LOG" 2>&1 &
+		SV_PID=$!
+		wait_listening 20 "$SV_PID" "$PORT" && return 0
+		[ "$WAIT_STATE" = foreign ] || return 1
+		echo "port $PORT: another process listens there; moving relgated to other ports"
+		remember_pids
+		stop_relgated >/dev/null || kill -KILL "$SV_PID" 2>/dev/null
+		SV_PID=
+		old_port=$PORT old_admin=$ADMIN
+		ports_claim 2 PORT || break
+		ADMIN=$((PORT + 1))
+		ports_release "$old_port" "$old_admin"
+		sed -i -e "s/127\.0\.0\.1:$old_port\"/127.0.0.1:$PORT\"/" \
+			-e "s/127\.0\.0\.1:$old_admin\"/127.0.0.1:$ADMIN\"/" "$1"
+		if [ -n "${RELGATE_HTTP_LISTEN-}" ]; then
+			RELGATE_HTTP_LISTEN=127.0.0.1:$PORT
+		fi
+		if [ -n "${RELGATE_ADMIN_LISTEN-}" ]; then
+			RELGATE_ADMIN_LISTEN=127.0.0.1:$ADMIN
+		fi
+	done
+	fail "relgated: no port of its own after $try tries"
+	return 1
+}
+
+# start_relmock [--tls] [RELMOCK ARGS...] - start relmock (MOCK_PID) on
+# claimed ports, MOCK for plain HTTP (base URL in M) and, with --tls,
+# MOCK_TLS for HTTPS (its test CA in $T/tls/ca.pem), and wait until it,
+# and no other process, listens there.  A port taken meanwhile: start
+# again on other ports.  Its output goes to $T/relmock.log.
+start_relmock() {
+	local tls= try i
+	if [ "${1-}" = --tls ]; then tls=1; shift; fi
+	for try in 1 2 3 4 5; do
+		ports_claim 2 MOCK || break
+		MOCK_TLS=$((MOCK + 1))
+		M=http://127.0.0.1:$MOCK
+		if [ -n "$tls" ]; then
+			"$RELMOCK" -l "127.0.0.1:$MOCK" --tls-listen "127.0.0.1:$MOCK_TLS" \
+				--tls-dir "$T/tls" "$@" >>"$T/relmock.log" 2>&1 &
+		else
+			"$RELMOCK" -l "127.0.0.1:$MOCK" "$@" >>"$T/relmock.log" 2>&1 &
+		fi
+		MOCK_PID=$!
+		PIDS_SEEN="$PIDS_SEEN $MOCK_PID"
+		if wait_listening 10 "$MOCK_PID" "$MOCK" ${tls:+"$MOCK_TLS"}; then
+			[ -n "$tls" ] || return 0
+			# the CA is written after the TLS listener opens
+			for i in $(seq 100); do
+				grep -q "tls listening on 127.0.0.1:$MOCK_TLS " "$T/relmock.log" && return 0
+				sleep 0.05
+			done
+			WAIT_STATE="no CA written"
+		fi
+		echo "relmock on ports $MOCK/$MOCK_TLS: $WAIT_STATE; trying other ports"
+		kill -KILL "$MOCK_PID" 2>/dev/null
+		wait "$MOCK_PID" 2>/dev/null
+		MOCK_PID=
+		ports_release "$MOCK" "$MOCK_TLS"
+	done
+	fail "relmock: not started on ports of its own after $try tries (see relmock.log)"
+	return 1
 }
 
 snap() { "$RELSTAT" -n "$SHM" -j 2>/dev/null; }
@@ -199,12 +278,22 @@ wait_for() {
 
 all_ready='([.processes[] | select(.role != "supervisor") | .state] | length > 0 and all(. == "ready"))'
 
-# stop_relgated: SIGTERM and wait (bounded); sets SV_RC
+# stop_pid PID - SIGTERM and wait (at most 10 s); sets STOP_RC to its
+# exit status, or to "timeout" (false) when it is still running.
+stop_pid() {
+	STOP_RC=timeout
+	kill -TERM "$1" 2>/dev/null
+	for _ in $(seq 200); do kill -0 "$1" 2>/dev/null || break; sleep 0.05; done
+	kill -0 "$1" 2>/dev/null && return 1
+	wait "$1"; STOP_RC=$?
+}
+
+# stop_relgated, stop_relmock - stop_pid; set SV_RC, MOCK_RC
 stop_relgated() {
-	SV_RC=
-	kill -TERM "$SV_PID"
-	for _ in $(seq 200); do kill -0 "$SV_PID" 2>/dev/null || break; sleep 0.05; done
-	if kill -0 "$SV_PID" 2>/dev/null; then SV_RC=timeout; return 1; fi
-	wait "$SV_PID"; SV_RC=$?
-	SV_PID=
+	stop_pid "$SV_PID"; SV_RC=$STOP_RC
+	[ "$SV_RC" != timeout ] && SV_PID=
+}
+stop_relmock() {
+	stop_pid "$MOCK_PID"; MOCK_RC=$STOP_RC
+	[ "$MOCK_RC" != timeout ] && MOCK_PID=
 }

@@ -6,18 +6,9 @@
 # to relgate as tls.ca_file), so both go through the TLS client.
 . "$(dirname "$0")/lib.sh"
 RGTOOL=$top_builddir/tests/rgtool
-RELMOCK=$top_builddir/tools/relmock/relmock
 command -v curl >/dev/null || { echo "curl is required"; exit 99; }
 
-MOCK=$((PORT + 2))
-MOCK_TLS=$((PORT + 3))
-"$RELMOCK" -l "127.0.0.1:$MOCK" --tls-listen "127.0.0.1:$MOCK_TLS" --tls-dir "$T/tls" \
-	--backend-secret backend-secret >"$T/relmock.log" 2>&1 &
-MOCK_PID=$!
-PIDS_SEEN="$PIDS_SEEN $MOCK_PID"
-for _ in $(seq 200); do grep -q "tls listening" "$T/relmock.log" && [ -s "$T/tls/ca.pem" ] && break; sleep 0.05; done
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$MOCK/_relmock/health" >/dev/null && break; sleep 0.05; done
-M=http://127.0.0.1:$MOCK
+start_relmock --tls --backend-secret backend-secret
 
 write_config "$T/relgate.json" "\"app_url\": \"https://app.example\",
   \"backend\": { \"url\": \"https://localhost:$MOCK_TLS/backend\", \"secret\": \"backend-secret\", \"timeout_ms\": 2000 },
@@ -90,6 +81,6 @@ check "body over 64 KiB on the proxied route: 413" '[ "$(curl -s -o /dev/null -w
 check "405 with Allow on the proxied path" '[ "$(curl -s -o /dev/null -w "%{http_code}" -X GET "$LC")" = 405 ]'
 
 stop_relgated
-kill -TERM "$MOCK_PID"; wait "$MOCK_PID" 2>/dev/null
+stop_relmock
 check "SIGTERM: exit 0" '[ "$SV_RC" = 0 ]'
 finish

@@ -4,7 +4,6 @@
 # Deliveries and their signatures, "fail the next N", Retry-After,
 # latency, stall, reset, drip, OAuth good/bad, Sentry envelopes, reset.
 . "$(dirname "$0")/lib.sh"
-RELMOCK=$top_builddir/tools/relmock/relmock
 RGTOOL=$top_builddir/tests/rgtool
 command -v curl >/dev/null || { echo "curl is required"; exit 99; }
 [ -x "$RELMOCK" ] || { echo "build $RELMOCK first"; exit 99; }
@@ -23,28 +22,10 @@ sign() {
 	fi
 }
 
-# start relmock on a random port; a few tries in case the port is taken
-started=
-for _ in 1 2 3 4 5; do
-	"$RELMOCK" -l "127.0.0.1:$PORT" --backend-secret "$SECRET" -v \
-		>>"$LOG" 2>&1 &
-	SV_PID=$!
-	for _ in $(seq 100); do
-		kill -0 "$SV_PID" 2>/dev/null || break
-		if curl -sf -m 1 "http://127.0.0.1:$PORT/_relmock/health" |
-			jq -e '.ok == true' >/dev/null 2>&1; then
-			started=1; break
-		fi
-		sleep 0.05
-	done
-	[ -n "$started" ] && break
-	kill -KILL "$SV_PID" 2>/dev/null; wait "$SV_PID" 2>/dev/null
-	SV_PID=
-	PORT=$((20000 + RANDOM % 20000))
-done
-check "relmock answers /_relmock/health" 'test -n "$started"'
-[ -n "$started" ] || { finish; exit 1; }
-U=http://127.0.0.1:$PORT
+start_relmock --backend-secret "$SECRET" -v
+check "relmock answers /_relmock/health" 'curl -sf -m 1 "$M/_relmock/health" | jq -e ".ok == true"'
+[ "$FAILS" -eq 0 ] || { finish; exit 1; }
+U=$M
 
 # post TOPIC BODY [curl args...]: a delivery; prints "STATUS"
 post() {
@@ -188,9 +169,6 @@ check "reset clears fault counters" 'jq -e ".endpoints.backend.faulted == 0" \
 	<<<"$(curl -s "$U/_relmock/stats")"'
 
 # --- clean shutdown ----------------------------------------------------------------
-kill -TERM "$SV_PID"
-for _ in $(seq 100); do kill -0 "$SV_PID" 2>/dev/null || break; sleep 0.05; done
-if kill -0 "$SV_PID" 2>/dev/null; then rc=timeout; else wait "$SV_PID"; rc=$?; fi
-SV_PID=
-check "SIGTERM: exit 0 (got $rc)" 'test "$rc" = 0'
+stop_relmock
+check "SIGTERM: exit 0 (got $MOCK_RC)" '[ "$MOCK_RC" = 0 ]'
 finish

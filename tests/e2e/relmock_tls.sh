@@ -6,38 +6,16 @@
 # work over HTTPS as over HTTP, big bodies pass the bounded buffers, and
 # SIGTERM exits 0 (under ASan: with no leak).
 . "$(dirname "$0")/lib.sh"
-RELMOCK=$top_builddir/tools/relmock/relmock
 command -v curl >/dev/null || { echo "curl is required"; exit 99; }
 [ -x "$RELMOCK" ] || { echo "build $RELMOCK first"; exit 99; }
 LOG=$T/relmock.log # shown by lib.sh's cleanup on failure
 CA=$T/tls/ca.pem
 
-# start relmock on random ports; a few tries in case a port is taken.
-# Its own "tls listening" line first: a health answer alone could come
-# from another test's process on the same port while ours fails to bind.
-started=
-for _ in 1 2 3 4 5; do
-	TPORT=$((PORT + 1))
-	"$RELMOCK" -l "127.0.0.1:$PORT" --tls-listen "127.0.0.1:$TPORT" \
-		--tls-dir "$T/tls" -v >>"$LOG" 2>&1 &
-	SV_PID=$!
-	for _ in $(seq 100); do
-		kill -0 "$SV_PID" 2>/dev/null || break
-		if grep -q "tls listening on 127.0.0.1:$TPORT " "$LOG" &&
-			curl -sf -m 1 "http://127.0.0.1:$PORT/_relmock/health" |
-			jq -e '.ok == true' >/dev/null 2>&1; then
-			started=1; break
-		fi
-		sleep 0.05
-	done
-	[ -n "$started" ] && break
-	kill -KILL "$SV_PID" 2>/dev/null; wait "$SV_PID" 2>/dev/null
-	SV_PID=
-	PORT=$((20000 + RANDOM % 20000))
-done
-check "relmock answers /_relmock/health over plain HTTP" 'test -n "$started"'
-[ -n "$started" ] || { finish; exit 1; }
-U=http://127.0.0.1:$PORT
+start_relmock --tls -v
+check "relmock answers /_relmock/health over plain HTTP" 'curl -sf -m 1 "$M/_relmock/health" | jq -e ".ok == true"'
+[ "$FAILS" -eq 0 ] || { finish; exit 1; }
+U=$M
+TPORT=$MOCK_TLS
 S=https://localhost:$TPORT
 
 mode=$(stat -c %a "$CA" 2>&1)
@@ -118,9 +96,6 @@ out=$(curl -sS -m 5 --cacert "$CA" "$S/_relmock/health")
 check "HTTPS still served after a non-TLS client" 'jq -e ".ok == true" <<<"$out"'
 
 # --- clean exit ------------------------------------------------------------
-kill -TERM "$SV_PID"
-for _ in $(seq 100); do kill -0 "$SV_PID" 2>/dev/null || break; sleep 0.05; done
-rc=timeout
-if ! kill -0 "$SV_PID" 2>/dev/null; then wait "$SV_PID"; rc=$?; SV_PID=; fi
-check "SIGTERM: relmock exits 0 (rc $rc)" 'test "$rc" = 0'
+stop_relmock
+check "SIGTERM: relmock exits 0 (rc $MOCK_RC)" '[ "$MOCK_RC" = 0 ]'
 finish
