@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "gate/retry.h"
+#include "testlib.h"
 
 #define NOW_1994 (UINT64_C(784111777) * 1000) /* 06 Nov 1994 08:49:37 */
 
@@ -388,9 +389,7 @@ int
 main(void)
 {
 	Suite *s = suite_create("retry");
-	TCase *tc = tcase_create("retry");
-	SRunner *sr;
-	int failed;
+	TCase *tc = tl_tcase(s, "retry", NULL, NULL, 0);
 
 	tcase_add_test(tc, what_is_retryable);
 	tcase_add_test(tc, schedule_ceiling);
@@ -400,10 +399,5 @@ main(void)
 	tcase_add_test(tc, retry_after_seconds);
 	tcase_add_test(tc, retry_after_http_date);
 	tcase_add_test(tc, deadline);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run(s);
 }
