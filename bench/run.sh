@@ -8,6 +8,7 @@
 # nginx service).  Loopback only; every run is bounded by DURATION.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/tests/e2e/ports.sh" # ports_claim, wait_listening
 B=${BUILD:-$top/build}
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
@@ -36,11 +37,15 @@ cleanup() {
 	for p in $PIDS; do kill -KILL "$p" 2>/dev/null || true; done
 	rm -f "/dev/shm$SHM"
 	rm -rf "$T"
+	ports_release
 }
 trap cleanup EXIT
 
-port() { echo $((30000 + RANDOM % 20000)); }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+# listening PID PORT NAME - wait until PID alone serves PORT, or stop
+listening() {
+	wait_listening 20 "$1" "$2" ||
+		{ echo "bench: $3 not listening alone on port $2 ($WAIT_STATE)"; exit 2; }
+}
 
 # run_wrk NAME URL [wrk args]: prints "rps p99_ms non2xx"
 run_wrk() {
@@ -55,7 +60,7 @@ run_wrk() {
 }
 
 start_relgated() { # start_relgated EXTRA_JSON -> sets RPORT, RG_PID
-	RPORT=$(port)
+	ports_claim 2 RPORT
 	cat >"$T/relgate.json" <<JSON
 { "http": { "listen": "127.0.0.1:$RPORT" }, "admin": { "listen": "127.0.0.1:$((RPORT + 1))" },
   "state_dir": "$T/state", "run_dir": "$T/run", "shm": { "name": "$SHM" },
@@ -65,7 +70,7 @@ JSON
 	"$B/daemons/relgated" -f -c "$T/relgate.json" >>"$T/relgated.log" 2>&1 &
 	RG_PID=$!
 	PIDS="$PIDS $RG_PID"
-	wait_port "$RPORT"
+	listening "$RG_PID" "$RPORT" relgated
 }
 stop_relgated() {
 	kill -TERM "$RG_PID"; wait "$RG_PID" || true
@@ -74,7 +79,7 @@ stop_relgated() {
 
 bench_reject() {
 	local nport
-	nport=$(port)
+	ports_claim 1 nport
 	mkdir -p "$T/nginx/logs" "$T/nginx/www"
 	echo '{"ok":true}' >"$T/nginx/www/ok.json"
 	cat >"$T/nginx/nginx.conf" <<CONF
@@ -102,7 +107,7 @@ CONF
 	nginx -p "$T/nginx" -c "$T/nginx/nginx.conf" &
 	local npid=$!
 	PIDS="$PIDS $npid"
-	wait_port "$nport"
+	listening "$npid" "$nport" nginx
 	read -r n_rps n_p99 n_bad < <(run_wrk nginx_reject "http://127.0.0.1:$nport/api/gmail/auth/callback?code=x")
 	kill -TERM "$npid"; wait "$npid" 2>/dev/null || true
 

@@ -19,6 +19,7 @@
 #include "conf/config.h"
 #include "shm/bulkhead.h"
 #include "shm/shm.h"
+#include "testlib.h"
 #include "util/util.h"
 
 #define T0 UINT64_C(1700000000000)
@@ -44,33 +45,15 @@ static struct shm_seg seg;
 static void
 setup(void)
 {
-	const struct shm_sizes sizes = { .ratelimit_slots = 64 };
-	char err[256];
-
 	snprintf(segname, sizeof(segname), "/rgtest.bh.%ld", (long)getpid());
-	shm_remove(segname);
-	ck_assert_msg(shm_create(&seg, segname, &sizes, err, sizeof(err)) ==
-		0,
-	    "%s", err);
+	tl_seg_create(&seg, segname, 64);
 	bh_area_init(&seg);
 }
 
 static void
 teardown(void)
 {
-	shm_detach(&seg);
-	shm_remove(segname);
-}
-
-static void *
-shared_map(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	ck_assert(p != MAP_FAILED);
-	memset(p, 0, len);
-	return p;
+	tl_seg_destroy(&seg, segname);
 }
 
 static int
@@ -86,30 +69,33 @@ cnt(unsigned prov, enum bh_counter c)
 	return bh_count(&seg, prov, c);
 }
 
+struct take {
+	unsigned prov;
+	uint32_t n, max;
+};
+
+static void
+take_leases(struct shm_seg *s, void *arg, int id)
+{
+	const struct take *t = arg;
+	struct bh_lease l;
+
+	(void)id;
+	for (uint32_t i = 0; i < t->n; i++)
+		if (bh_acquire(s, t->prov, T0, t->max, TTL, &l, NULL) !=
+		    BH_ACQUIRED)
+			_exit(4);
+}
+
 /* dead_child - a process that takes n leases of prov and exits without
  * giving them back; reaped, so kill(pid, 0) says ESRCH. */
 static pid_t
 dead_child(unsigned prov, uint32_t n, uint32_t max)
 {
-	pid_t pid = fork();
-	int st;
+	struct take t = { prov, n, max };
+	pid_t pid;
 
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		struct shm_seg s;
-		struct bh_lease l;
-		char err[256];
-
-		if (shm_attach(&s, segname, 1, err, sizeof(err)) != 0)
-			_exit(3);
-		for (uint32_t i = 0; i < n; i++)
-			if (bh_acquire(&s, prov, T0, max, TTL, &l, NULL) !=
-			    BH_ACQUIRED)
-				_exit(4);
-		_exit(0);
-	}
-	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	tl_seg_children(1, segname, take_leases, &t, &pid);
 	return pid;
 }
 
@@ -328,12 +314,11 @@ START_TEST(dead_owner_detected_lazily)
 	ck_assert_int_ge(live, 0);
 	if (live == 0) {
 		struct shm_seg s;
-		char err[256];
 
 		close(fds[0]);
-		if (shm_attach(&s, segname, 1, err, sizeof(err)) != 0 ||
-		    bh_acquire(&s, P_SERPER, T0, 1, TTL, &l, NULL) !=
-			BH_ACQUIRED)
+		tl_seg_attach(&s, segname);
+		if (bh_acquire(&s, P_SERPER, T0, 1, TTL, &l, NULL) !=
+		    BH_ACQUIRED)
 			_exit(3);
 		if (write(fds[1], "x", 1) != 1)
 			_exit(4);
@@ -368,13 +353,11 @@ struct race {
 };
 
 static void
-race_child(struct race *r)
+race_child(struct shm_seg *s, void *arg, int id)
 {
-	struct shm_seg s;
-	char err[256];
+	struct race *r = arg;
 
-	if (shm_attach(&s, segname, 1, err, sizeof(err)) != 0)
-		_exit(3);
+	(void)id;
 	for (int round = 0; round < RACE_ROUNDS; round++) {
 		struct bh_lease l[RACE_HOLD];
 		int n = 0;
@@ -382,7 +365,7 @@ race_child(struct race *r)
 		while (n < RACE_HOLD) {
 			uint32_t h, m;
 
-			if (bh_acquire(&s, BH_PROV_BACKEND, now_ms(),
+			if (bh_acquire(s, BH_PROV_BACKEND, now_ms(),
 				RACE_CAP, TTL, &l[n], NULL) != BH_ACQUIRED) {
 				__atomic_add_fetch(&r->saturated, 1,
 				    __ATOMIC_RELAXED);
@@ -402,7 +385,7 @@ race_child(struct race *r)
 		while (n > 0) {
 			n--;
 			__atomic_sub_fetch(&r->held, 1, __ATOMIC_SEQ_CST);
-			if (bh_release(&s, &l[n]) != 0)
+			if (bh_release(s, &l[n]) != 0)
 				__atomic_add_fetch(&r->bad, 1,
 				    __ATOMIC_RELAXED);
 			else
@@ -410,30 +393,15 @@ race_child(struct race *r)
 				    __ATOMIC_RELAXED);
 		}
 	}
-	shm_detach(&s);
-	_exit(0);
 }
 
 /* Processes racing for more places than there are: the number of leases
  * held at once, counted by the test itself, never exceeds the cap. */
 START_TEST(cap_holds_under_racing_processes)
 {
-	struct race *r = shared_map(sizeof(*r));
-	pid_t pids[NPROC];
+	struct race *r = tl_shared_map(sizeof(*r));
 
-	for (int i = 0; i < NPROC; i++) {
-		pids[i] = fork();
-		ck_assert_int_ge(pids[i], 0);
-		if (pids[i] == 0)
-			race_child(r);
-	}
-	for (int i = 0; i < NPROC; i++) {
-		int st;
-
-		ck_assert_int_eq(waitpid(pids[i], &st, 0), pids[i]);
-		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		    "child %d: status %d", i, st);
-	}
+	tl_seg_children(NPROC, segname, race_child, r, NULL);
 	ck_assert_msg(r->max <= RACE_CAP, "%u leases held at once, cap %u",
 	    r->max, RACE_CAP);
 	ck_assert_uint_eq(r->max, RACE_CAP); /* the cap was reached */
@@ -451,74 +419,32 @@ START_TEST(cap_holds_under_racing_processes)
 }
 END_TEST
 
+static void
+warn_child(struct shm_seg *s, void *arg, int id)
+{
+	uint32_t *wins = arg;
+
+	(void)id;
+	for (int k = 0; k < 100; k++)
+		if (bh_should_warn(s, P_OR, T0 + 300000 + k, 300000))
+			__atomic_add_fetch(wins, 1, __ATOMIC_RELAXED);
+}
+
 START_TEST(warning_cooldown)
 {
-	uint32_t *wins = shared_map(sizeof(*wins));
-	pid_t pids[NPROC];
+	uint32_t *wins = tl_shared_map(sizeof(*wins));
 
 	ck_assert_int_eq(bh_should_warn(&seg, P_OR, T0, 300000), 1);
 	ck_assert_int_eq(bh_should_warn(&seg, P_OR, T0 + 1, 300000), 0);
 	ck_assert_int_eq(bh_should_warn(&seg, P_OR, T0 + 299999, 300000), 0);
 	ck_assert_int_eq(bh_should_warn(&seg, P_SERPER, T0, 300000), 1);
 	/* at the end of the cooldown, exactly one of racing processes */
-	for (int i = 0; i < NPROC; i++) {
-		pids[i] = fork();
-		ck_assert_int_ge(pids[i], 0);
-		if (pids[i] == 0) {
-			struct shm_seg s;
-			char err[256];
-
-			if (shm_attach(&s, segname, 1, err, sizeof(err)) != 0)
-				_exit(3);
-			for (int k = 0; k < 100; k++)
-				if (bh_should_warn(&s, P_OR, T0 + 300000 + k,
-					300000))
-					__atomic_add_fetch(wins, 1,
-					    __ATOMIC_RELAXED);
-			_exit(0);
-		}
-	}
-	for (int i = 0; i < NPROC; i++)
-		ck_assert_int_eq(waitpid(pids[i], NULL, 0), pids[i]);
+	tl_seg_children(NPROC, segname, warn_child, wins, NULL);
 	ck_assert_uint_eq(*wins, 1);
 	ck_assert_uint_eq(cnt(P_OR, BH_C_WARNINGS), 2);
 	munmap(wins, sizeof(*wins));
 }
 END_TEST
-
-/* relstat - run the built relstat on our segment. */
-static json_t *
-relstat(const char *flags, char *text, size_t len)
-{
-	const char *top = getenv("top_builddir");
-	char cmd[512];
-	json_error_t jerr;
-	json_t *j = NULL;
-	FILE *p;
-	size_t n;
-
-	snprintf(cmd, sizeof(cmd), "%s/tools/relstat -n %s %s",
-	    top ? top : ".", segname, flags);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	n = fread(text, 1, len - 1, p);
-	text[n] = '\0';
-	ck_assert_int_eq(pclose(p), 0);
-	if (strcmp(flags, "-j") == 0) {
-		j = json_loads(text, 0, &jerr);
-		ck_assert_msg(j != NULL, "relstat -j: %s", jerr.text);
-	}
-	return j;
-}
-
-static json_int_t
-jint(json_t *o, const char *k)
-{
-	json_t *v = json_object_get(o, k);
-
-	ck_assert_msg(json_is_integer(v), "no %s", k);
-	return json_integer_value(v);
-}
 
 START_TEST(relstat_shows_bulkheads)
 {
@@ -537,44 +463,47 @@ START_TEST(relstat_shows_bulkheads)
 	acquire(P_SERPER, now, 1, 30000, &l[2], NULL); /* saturated */
 	acquire(BH_PROV_GMAIL_OAUTH, now - 10000, 8, 1000, &l[2], NULL);
 	bh_should_warn(&seg, P_SERPER, now, 300000);
-	j = relstat("-j", text, sizeof(text));
+	j = tl_relstat(segname, "-j", text, sizeof(text));
 	b = json_object_get(json_object_get(j, "bulkheads"),
 	    "openrouter_chat");
 	ck_assert(json_is_object(b));
-	ck_assert_int_eq(jint(b, "inFlight"), 2);
-	ck_assert_int_eq(jint(b, "maxConcurrent"), 24);
-	ck_assert_int_eq(jint(b, "capacity"), BH_CAPACITY);
-	ck_assert_int_eq(jint(b, "leaseTtlMs"), 180000);
-	ck_assert_int_eq(jint(json_object_get(b, "counters"), "acquired"), 2);
+	ck_assert_int_eq(tl_jint(b, "inFlight"), 2);
+	ck_assert_int_eq(tl_jint(b, "maxConcurrent"), 24);
+	ck_assert_int_eq(tl_jint(b, "capacity"), BH_CAPACITY);
+	ck_assert_int_eq(tl_jint(b, "leaseTtlMs"), 180000);
+	ck_assert_int_eq(
+	    tl_jint(json_object_get(b, "counters"), "acquired"), 2);
 	ck_assert_int_eq(json_array_size(json_object_get(b, "leases")), 2);
 	lease = json_array_get(json_object_get(b, "leases"), 0);
-	ck_assert_int_eq(jint(lease, "pid"), getpid());
-	ck_assert_int_eq(jint(lease, "expiresAt"), (json_int_t)now + 180000);
-	ck_assert_int_eq(jint(lease, "acquiredAt"), (json_int_t)now);
-	ck_assert_int_ge(jint(lease, "id"), 1);
+	ck_assert_int_eq(tl_jint(lease, "pid"), getpid());
+	ck_assert_int_eq(
+	    tl_jint(lease, "expiresAt"), (json_int_t)now + 180000);
+	ck_assert_int_eq(tl_jint(lease, "acquiredAt"), (json_int_t)now);
+	ck_assert_int_ge(tl_jint(lease, "id"), 1);
 	b = json_object_get(json_object_get(j, "bulkheads"), "serper_search");
-	ck_assert_int_eq(jint(b, "inFlight"), 1);
-	ck_assert_int_eq(jint(json_object_get(b, "counters"), "saturated"),
-	    1);
-	ck_assert_int_eq(jint(json_object_get(b, "counters"), "warnings"), 1);
-	ck_assert_int_eq(jint(b, "lastWarnedAt"), (json_int_t)now);
+	ck_assert_int_eq(tl_jint(b, "inFlight"), 1);
+	ck_assert_int_eq(
+	    tl_jint(json_object_get(b, "counters"), "saturated"), 1);
+	ck_assert_int_eq(
+	    tl_jint(json_object_get(b, "counters"), "warnings"), 1);
+	ck_assert_int_eq(tl_jint(b, "lastWarnedAt"), (json_int_t)now);
 	b = json_object_get(json_object_get(j, "bulkheads"), "gmail_oauth");
-	ck_assert_int_eq(jint(b, "inFlight"), 0);
-	ck_assert_int_eq(jint(b, "expired"), 1);
+	ck_assert_int_eq(tl_jint(b, "inFlight"), 0);
+	ck_assert_int_eq(tl_jint(b, "expired"), 1);
 	ck_assert(json_is_null(json_object_get(b, "lastWarnedAt")));
 	ck_assert_int_eq(json_object_size(json_object_get(j, "bulkheads")),
 	    BH_NPROVIDERS);
 	ck_assert(json_is_object(json_object_get(j, "rateLimitPressure")));
 	json_decref(j);
 
-	relstat("-1", text, sizeof(text));
+	tl_relstat(segname, "-1", text, sizeof(text));
 	ck_assert_ptr_nonnull(strstr(text, "BULKHEAD"));
 	ck_assert_ptr_nonnull(strstr(text, "2/24"));
 	ck_assert_ptr_nonnull(strstr(text, "saturated 1"));
 	ck_assert_ptr_nonnull(strstr(text, "tool_job"));
 
 	strcpy(a->names[BH_PROV_TOOL_JOB], "future_bulkhead");
-	j = relstat("-j", text, sizeof(text));
+	j = tl_relstat(segname, "-j", text, sizeof(text));
 	ck_assert(json_is_object(json_object_get(json_object_get(j,
 	    "bulkheads"), "future_bulkhead")));
 	json_decref(j);
@@ -585,12 +514,8 @@ int
 main(void)
 {
 	Suite *s = suite_create("bulkhead");
-	TCase *tc = tcase_create("bulkhead");
-	SRunner *sr;
-	int failed;
+	TCase *tc = tl_tcase(s, "bulkhead", setup, teardown, 120);
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, names_and_layout);
 	tcase_add_test(tc, cap_release_and_ids);
 	tcase_add_test(tc, retry_hint_follows_earliest_expiry);
@@ -602,10 +527,5 @@ main(void)
 	tcase_add_test(tc, cap_holds_under_racing_processes);
 	tcase_add_test(tc, warning_cooldown);
 	tcase_add_test(tc, relstat_shows_bulkheads);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run(s);
 }

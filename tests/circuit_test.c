@@ -13,12 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "conf/config.h"
 #include "shm/circuit.h"
 #include "shm/shm.h"
+#include "testlib.h"
 
 #define T0 UINT64_C(1700000000000)
 #define COOL 5000u
@@ -38,33 +38,15 @@ static struct shm_seg seg;
 static void
 setup(void)
 {
-	const struct shm_sizes sizes = { .ratelimit_slots = 64 };
-	char err[256];
-
 	snprintf(segname, sizeof(segname), "/rgtest.cb.%ld", (long)getpid());
-	shm_remove(segname);
-	ck_assert_msg(shm_create(&seg, segname, &sizes, err, sizeof(err)) ==
-		0,
-	    "%s", err);
+	tl_seg_create(&seg, segname, 64);
 	cb_area_init(&seg);
 }
 
 static void
 teardown(void)
 {
-	shm_detach(&seg);
-	shm_remove(segname);
-}
-
-static void *
-shared_map(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	ck_assert(p != MAP_FAILED);
-	memset(p, 0, len);
-	return p;
+	tl_seg_destroy(&seg, segname);
 }
 
 static int
@@ -366,31 +348,28 @@ START_TEST(neutral_probe_frees_its_place)
 }
 END_TEST
 
+/* take_probe - a child takes the probe at the end of the cooldown and
+ * exits without reporting its outcome. */
+static void
+take_probe(struct shm_seg *s, void *arg, int id)
+{
+	struct cb_ticket *dead = arg;
+
+	(void)id;
+	if (cb_allow(s, P_OR, T0 + COOL, 2, COOL, 1, dead, NULL) !=
+	    CB_ALLOW_PROBE)
+		_exit(4);
+}
+
 /* A probe taken by a process that died holds its place until the probe
  * TTL, then a new generation starts; its outcome would be ignored. */
 START_TEST(dead_probe_expires)
 {
-	struct cb_ticket *dead = shared_map(sizeof(*dead)), t;
+	struct cb_ticket *dead = tl_shared_map(sizeof(*dead)), t;
 	uint64_t since = T0 + COOL, ttl = cb_probe_ttl(COOL), ra;
-	pid_t pid;
-	int st;
 
 	open_it(P_OR, T0, 2);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		struct shm_seg s;
-		char err[256];
-
-		if (shm_attach(&s, segname, 1, err, sizeof(err)) != 0)
-			_exit(3);
-		if (cb_allow(&s, P_OR, since, 2, COOL, 1, dead, NULL) !=
-		    CB_ALLOW_PROBE)
-			_exit(4);
-		_exit(0); /* never reports */
-	}
-	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	tl_seg_children(1, segname, take_probe, dead, NULL);
 	ck_assert_uint_eq(status(P_OR).probes_in_flight, 1);
 	ck_assert_int_eq(allow(P_OR, since + 1, 2, 1, &t, &ra), CB_OPEN);
 	ck_assert_int_eq(allow(P_OR, since + ttl - 1, 2, 1, &t, &ra),
@@ -463,14 +442,11 @@ add(uint64_t *p)
 }
 
 static void
-hammer_child(struct hammer *h, int id)
+hammer_child(struct shm_seg *s, void *arg, int id)
 {
+	struct hammer *h = arg;
 	uint64_t rnd = UINT64_C(0x2545f4914f6cdd1d) * (uint64_t)(id + 1);
-	struct shm_seg s;
-	char err[256];
 
-	if (shm_attach(&s, segname, 1, err, sizeof(err)) != 0)
-		_exit(3);
 	for (int i = 0; i < ITER; i++) {
 		uint64_t now = T0 + __atomic_add_fetch(&h->clock, 1,
 		    __ATOMIC_RELAXED);
@@ -479,7 +455,7 @@ hammer_child(struct hammer *h, int id)
 		enum cb_outcome o;
 		int v, tr;
 
-		v = cb_allow(&s, CB_PROV_BACKEND, now, H_THRESHOLD, H_COOL,
+		v = cb_allow(s, CB_PROV_BACKEND, now, H_THRESHOLD, H_COOL,
 		    H_PROBES, &t, NULL);
 		if (v == CB_OPEN) {
 			add(&h->rejected);
@@ -514,7 +490,7 @@ hammer_child(struct hammer *h, int id)
 			sched_yield(); /* let others in between */
 		if (g != NULL)
 			__atomic_sub_fetch(&g->inflight, 1, __ATOMIC_ACQ_REL);
-		tr = cb_record(&s, CB_PROV_BACKEND, &t, o, now, H_THRESHOLD);
+		tr = cb_record(s, CB_PROV_BACKEND, &t, o, now, H_THRESHOLD);
 		add(&h->recorded);
 		if (tr == CB_T_OPENED)
 			add(&h->opened);
@@ -525,29 +501,15 @@ hammer_child(struct hammer *h, int id)
 		else if (tr != CB_T_NONE)
 			add(&h->bad);
 	}
-	shm_detach(&s);
-	_exit(0);
 }
 
 START_TEST(processes_hammer_one_circuit)
 {
-	struct hammer *h = shared_map(sizeof(*h));
-	pid_t pids[NPROC];
+	struct hammer *h = tl_shared_map(sizeof(*h));
 	struct cb_status st;
 	uint64_t max = 0, gens = 0;
 
-	for (int i = 0; i < NPROC; i++) {
-		pids[i] = fork();
-		ck_assert_int_ge(pids[i], 0);
-		if (pids[i] == 0)
-			hammer_child(h, i);
-	}
-	for (int i = 0; i < NPROC; i++) {
-		int ws;
-
-		ck_assert_int_eq(waitpid(pids[i], &ws, 0), pids[i]);
-		ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
-	}
+	tl_seg_children(NPROC, segname, hammer_child, h, NULL);
 	st = status(CB_PROV_BACKEND);
 	ck_assert_uint_eq(h->overflow, 0);
 	ck_assert_uint_eq(h->bad, 0);
@@ -587,31 +549,6 @@ START_TEST(processes_hammer_one_circuit)
 }
 END_TEST
 
-/* relstat - run the built relstat on our segment. */
-static json_t *
-relstat(const char *flags, char *text, size_t len)
-{
-	const char *top = getenv("top_builddir");
-	char cmd[512];
-	json_error_t jerr;
-	json_t *j = NULL;
-	FILE *p;
-	size_t n;
-
-	snprintf(cmd, sizeof(cmd), "%s/tools/relstat -n %s %s",
-	    top ? top : ".", segname, flags);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	n = fread(text, 1, len - 1, p);
-	text[n] = '\0';
-	ck_assert_int_eq(pclose(p), 0);
-	if (strcmp(flags, "-j") == 0) {
-		j = json_loads(text, 0, &jerr);
-		ck_assert_msg(j != NULL, "relstat -j: %s", jerr.text);
-	}
-	return j;
-}
-
 static json_t *
 circuit_json(json_t *root, const char *name)
 {
@@ -619,15 +556,6 @@ circuit_json(json_t *root, const char *name)
 
 	ck_assert_msg(json_is_object(c), "no circuit %s", name);
 	return c;
-}
-
-static json_int_t
-jint(json_t *o, const char *k)
-{
-	json_t *v = json_object_get(o, k);
-
-	ck_assert_msg(json_is_integer(v), "no %s", k);
-	return json_integer_value(v);
 }
 
 START_TEST(relstat_shows_circuits)
@@ -643,30 +571,31 @@ START_TEST(relstat_shows_circuits)
 	cb_record(&seg, CB_PROV_SERPER_SEARCH, &t, CB_FAILURE, T0, 5);
 	open_it(CB_PROV_GMAIL_OAUTH, T0, 1);
 	allow(CB_PROV_GMAIL_OAUTH, T0 + COOL, 1, 1, &t, NULL);
-	j = relstat("-j", text, sizeof(text));
+	j = tl_relstat(segname, "-j", text, sizeof(text));
 	c = circuit_json(j, "openrouter_chat_primary");
 	ck_assert_str_eq(json_string_value(json_object_get(c, "state")),
 	    "open");
-	ck_assert_int_eq(jint(c, "openedAt"), (json_int_t)T0);
-	ck_assert_int_eq(jint(c, "consecutiveFailures"), 0);
-	ck_assert_int_eq(jint(c, "threshold"), 2);
-	ck_assert_int_eq(jint(c, "cooldownMs"), COOL);
-	ck_assert_int_eq(jint(json_object_get(c, "counters"), "opens"), 1);
-	ck_assert_int_eq(jint(json_object_get(c, "counters"), "failures"), 2);
-	ck_assert_int_eq(jint(json_object_get(c, "counters"), "rejections"),
-	    1);
+	ck_assert_int_eq(tl_jint(c, "openedAt"), (json_int_t)T0);
+	ck_assert_int_eq(tl_jint(c, "consecutiveFailures"), 0);
+	ck_assert_int_eq(tl_jint(c, "threshold"), 2);
+	ck_assert_int_eq(tl_jint(c, "cooldownMs"), COOL);
+	ck_assert_int_eq(tl_jint(json_object_get(c, "counters"), "opens"), 1);
+	ck_assert_int_eq(
+	    tl_jint(json_object_get(c, "counters"), "failures"), 2);
+	ck_assert_int_eq(
+	    tl_jint(json_object_get(c, "counters"), "rejections"), 1);
 	c = circuit_json(j, "serper_search");
 	ck_assert_str_eq(json_string_value(json_object_get(c, "state")),
 	    "closed");
-	ck_assert_int_eq(jint(c, "consecutiveFailures"), 1);
+	ck_assert_int_eq(tl_jint(c, "consecutiveFailures"), 1);
 	ck_assert(json_is_null(json_object_get(c, "openedAt")));
 	c = circuit_json(j, "gmail_oauth");
 	ck_assert_str_eq(json_string_value(json_object_get(c, "state")),
 	    "half_open");
-	ck_assert_int_eq(jint(c, "probesInFlight"), 1);
-	ck_assert_int_eq(jint(c, "openedAt"), (json_int_t)T0);
-	ck_assert_int_eq(jint(json_object_get(c, "counters"), "halfOpens"),
-	    1);
+	ck_assert_int_eq(tl_jint(c, "probesInFlight"), 1);
+	ck_assert_int_eq(tl_jint(c, "openedAt"), (json_int_t)T0);
+	ck_assert_int_eq(
+	    tl_jint(json_object_get(c, "counters"), "halfOpens"), 1);
 	ck_assert_int_eq(json_object_size(json_object_get(j, "circuits")),
 	    CB_NPROVIDERS);
 	/* the other sections are still there */
@@ -674,7 +603,7 @@ START_TEST(relstat_shows_circuits)
 	ck_assert(json_is_array(json_object_get(j, "processes")));
 	json_decref(j);
 
-	relstat("-1", text, sizeof(text));
+	tl_relstat(segname, "-1", text, sizeof(text));
 	ck_assert_ptr_nonnull(strstr(text, "CIRCUIT"));
 	ck_assert_ptr_nonnull(strstr(text, "openrouter_chat_primary"));
 	ck_assert_ptr_nonnull(strstr(text, "half_open"));
@@ -682,7 +611,7 @@ START_TEST(relstat_shows_circuits)
 
 	/* names come from the segment */
 	strcpy(a->names[CB_PROV_BACKEND], "future_circuit");
-	j = relstat("-j", text, sizeof(text));
+	j = tl_relstat(segname, "-j", text, sizeof(text));
 	circuit_json(j, "future_circuit");
 	ck_assert_ptr_null(json_object_get(json_object_get(j, "circuits"),
 	    "backend"));
@@ -694,12 +623,8 @@ int
 main(void)
 {
 	Suite *s = suite_create("circuit");
-	TCase *tc = tcase_create("circuit");
-	SRunner *sr;
-	int failed;
+	TCase *tc = tl_tcase(s, "circuit", setup, teardown, 60);
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, names_and_layout);
 	tcase_add_test(tc, classification);
 	tcase_add_test(tc, closed_opens_at_exactly_threshold);
@@ -710,10 +635,5 @@ main(void)
 	tcase_add_test(tc, dead_probe_expires);
 	tcase_add_test(tc, processes_hammer_one_circuit);
 	tcase_add_test(tc, relstat_shows_circuits);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run(s);
 }

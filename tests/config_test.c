@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "conf/config.h"
+#include "testlib.h"
 
 static char tmpdir[256];
 static char errbuf[1024];
@@ -878,11 +879,5 @@ config_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(config_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tl_run(config_suite());
 }

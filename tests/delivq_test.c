@@ -8,11 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "gate/delivq.h"
 #include "gate/replay.h"
 #include "store/store.h"
+#include "testlib.h"
 
 static char dir[64];
 static struct store *st;
@@ -21,25 +21,13 @@ static struct store_writer *w;
 static void
 setup(void)
 {
-	char err[256];
-
-	snprintf(dir, sizeof(dir), "/tmp/rgdelivq.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	ck_assert_int_eq(store_open(&st, dir, 16u << 20, STORE_CREATE, NULL,
-			     err, sizeof(err)),
-	    STORE_OK);
-	w = store_writer_start(st, 16);
+	tl_store_create(dir, sizeof(dir), "delivq", &st, &w, 16);
 }
 
 static void
 teardown(void)
 {
-	char cmd[128];
-
-	store_writer_stop(w);
-	store_close(st);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
+	tl_store_destroy(dir, st, w);
 }
 
 /* A test step run inside one write transaction through the writer. */
@@ -49,17 +37,7 @@ struct step {
 	const char *id;
 	struct delivq_item items[8];
 	unsigned n, max;
-	int rc, done;
 };
-
-static void
-step_done(void *arg, int rc)
-{
-	struct step *s = arg;
-
-	s->rc = rc;
-	__atomic_store_n(&s->done, 1, __ATOMIC_RELEASE);
-}
 
 static int
 step_apply(struct store_txn *txn, void *arg)
@@ -72,14 +50,7 @@ step_apply(struct store_txn *txn, void *arg)
 static int
 run(struct step *s)
 {
-	s->done = 0;
-	ck_assert_int_eq(store_writer_submit(w, step_apply, step_done, s),
-	    STORE_OK);
-	for (int i = 0; i < 5000 && !__atomic_load_n(&s->done,
-				     __ATOMIC_ACQUIRE); i++)
-		usleep(1000);
-	ck_assert(s->done);
-	return s->rc;
+	return tl_write(w, step_apply, s);
 }
 
 static int
@@ -118,7 +89,6 @@ do_requeue(struct store_txn *txn, struct step *s)
 struct rstep {
 	struct replay_batch b;
 	struct replay_item items[8];
-	int rc, done;
 };
 
 static int
@@ -127,26 +97,6 @@ rstep_apply(struct store_txn *txn, void *arg)
 	struct rstep *r = arg;
 
 	return replay_apply(txn, &r->b);
-}
-
-static void
-rstep_done(void *arg, int rc)
-{
-	struct rstep *r = arg;
-
-	r->rc = rc;
-	__atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
-}
-
-/* payload_m1 - the payload {"m":1}, made once (stays reachable). */
-static json_t *
-payload_m1(void)
-{
-	static json_t *p;
-
-	if (p == NULL)
-		p = json_pack("{s:i}", "m", 1);
-	return p;
 }
 
 static void
@@ -164,15 +114,10 @@ enqueue(struct rstep *r, const char **keys, unsigned n, uint64_t t)
 	for (unsigned i = 0; i < n; i++) {
 		r->items[i].key = keys[i];
 		r->items[i].klen = strlen(keys[i]);
-		r->items[i].payload = payload_m1();
+		r->items[i].payload = tl_payload_m1();
 	}
 	replay_prepare(&r->b, 7, &seq);
-	ck_assert_int_eq(store_writer_submit(w, rstep_apply, rstep_done, r),
-	    STORE_OK);
-	for (int i = 0; i < 5000 && !__atomic_load_n(&r->done,
-				     __ATOMIC_ACQUIRE); i++)
-		usleep(1000);
-	ck_assert_int_eq(r->rc, STORE_OK);
+	ck_assert_int_eq(tl_write(w, rstep_apply, r), STORE_OK);
 }
 
 static void
@@ -365,20 +310,11 @@ int
 main(void)
 {
 	Suite *su = suite_create("delivq");
-	TCase *tc = tcase_create("delivq");
-	SRunner *sr;
-	int failed;
+	TCase *tc = tl_tcase(su, "delivq", setup, teardown, 30);
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, claim_lease_reclaim_complete);
 	tcase_add_test(tc, retry_dead_requeue);
 	tcase_add_test(tc, claim_respects_max);
 	tcase_add_test(tc, unreadable_row_becomes_a_visible_dead_letter);
-	suite_add_tcase(su, tc);
-	sr = srunner_create(su);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run(su);
 }

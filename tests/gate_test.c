@@ -22,6 +22,7 @@
 #include "gate/oauthstate.h"
 #include "gate/query.h"
 #include "gate/webhook.h"
+#include "testlib.h"
 #include "util/util.h"
 
 /* --- helpers --------------------------------------------------------------
@@ -1062,11 +1063,5 @@ gate_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(gate_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tl_run(gate_suite());
 }

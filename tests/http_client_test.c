@@ -42,6 +42,7 @@
 #include "http/client.h"
 #include "http/respparse.h"
 #include "http/server.h"
+#include "testlib.h"
 #include "util/util.h"
 
 #define WAIT_MS 8000
@@ -1746,15 +1747,11 @@ client_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
+	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
 	make_pki();
-	sr = srunner_create(client_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	rc = tl_run(client_suite());
 	remove_pki();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return rc;
 }

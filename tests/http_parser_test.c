@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "http/parser.h"
+#include "testlib.h"
 
 #define BUFSZ 65536
 
@@ -588,11 +589,5 @@ parser_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(parser_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tl_run(parser_suite());
 }

@@ -20,6 +20,7 @@
 #include <event2/event.h>
 
 #include "http/server.h"
+#include "testlib.h"
 #include "util/util.h"
 
 #define WAIT_MS 5000
@@ -1135,11 +1136,5 @@ server_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(server_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tl_run(server_suite());
 }

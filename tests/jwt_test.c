@@ -30,6 +30,7 @@
 #include "gate/b64.h"
 #include "gate/crypto.h"
 #include "gate/jwt.h"
+#include "testlib.h"
 #include "util/util.h"
 
 #define NOW    1700000000ULL
@@ -1300,18 +1301,15 @@ jwt_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(jwt_suite());
-	int failed;
+	int rc;
 
 	keys_init();
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	rc = tl_run(jwt_suite());
 	mbedtls_pk_free(&rsa_key);
 	mbedtls_pk_free(&rsa1024_key);
 	mbedtls_pk_free(&ec_key);
 	mbedtls_pk_free(&ec384_key);
 	mbedtls_ctr_drbg_free(&drbg);
 	mbedtls_entropy_free(&entropy);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return rc;
 }

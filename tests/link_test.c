@@ -27,6 +27,7 @@
 #include <nng/protocol/pipeline0/push.h>
 
 #include "proto/link.h"
+#include "testlib.h"
 #include "util/util.h"
 
 #define WAIT_MS 5000 /* deadline of every wait */
@@ -641,13 +642,7 @@ link_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(link_suite());
-	int failed;
-
 	/* nng is touched only inside the tests, so forking per test is
 	 * safe; CK_FORK=no works as well. */
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tl_run(link_suite());
 }

@@ -23,6 +23,7 @@
 #include "shm/circuit.h"
 #include "shm/shm.h"
 #include "util/util.h"
+#include "testlib.h"
 
 #define PROV CB_PROV_SERPER_SEARCH
 
@@ -559,11 +560,5 @@ suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run(suite());
 }

@@ -12,6 +12,7 @@
 
 #include "proto/proto.h"
 #include "proto/roles.h"
+#include "testlib.h"
 
 /* PING_REQ from ADMISSION instance 5: nonce 0x0102030405060708,
  * reply_to "ipc://x". */
@@ -532,11 +533,5 @@ proto_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(proto_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tl_run(proto_suite());
 }

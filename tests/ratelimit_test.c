@@ -11,11 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "shm/ratelimit.h"
 #include "shm/shm.h"
+#include "testlib.h"
 
 #define WIN 60000u
 #define T0 UINT64_C(1700000000000)
@@ -27,12 +27,7 @@ static struct shm_seg seg;
 static void
 mkseg(struct shm_seg *s, const char *name, uint32_t slots)
 {
-	const struct shm_sizes sizes = { .ratelimit_slots = slots };
-	char err[256];
-
-	shm_remove(name);
-	ck_assert_msg(shm_create(s, name, &sizes, err, sizeof(err)) == 0,
-	    "%s", err);
+	tl_seg_create(s, name, slots);
 	rl_area_init(s);
 }
 
@@ -286,16 +281,6 @@ struct hammer {
 	uint64_t blocked, contention, bad;
 };
 
-static struct hammer *
-shared_map(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	ck_assert(p != MAP_FAILED);
-	return p;
-}
-
 /* barrier - all NPROC children reach window w before any goes on. */
 static void
 barrier(uint32_t *word)
@@ -306,20 +291,18 @@ barrier(uint32_t *word)
 }
 
 static void
-hammer_child(struct hammer *sh)
+hammer_child(struct shm_seg *s, void *arg, int id)
 {
-	struct shm_seg s;
-	char err[256];
+	struct hammer *sh = arg;
 
-	if (shm_attach(&s, segname, 1, err, sizeof(err)) != 0)
-		_exit(3);
+	(void)id;
 	for (unsigned w = 0; w < NWIN; w++) {
 		uint64_t now = T0 + (uint64_t)w * WIN, allowed = 0;
 
 		barrier(&sh->arrived[w]);
 		for (int i = 0; i < HAMMER_TRIES; i++) {
 			struct rl_result r;
-			int rc = rl_check(&s, RL_BUCKET_WHATSAPP_WEBHOOK,
+			int rc = rl_check(s, RL_BUCKET_WHATSAPP_WEBHOOK,
 			    "203.0.113.7", 11, now, HAMMER_LIMIT, WIN, &r);
 
 			if (rc == RL_ALLOWED) {
@@ -343,36 +326,14 @@ hammer_child(struct hammer *sh)
 		__atomic_add_fetch(&sh->allowed[w], allowed,
 		    __ATOMIC_RELAXED);
 	}
-	shm_detach(&s);
-	_exit(0);
-}
-
-static void
-wait_children(pid_t *pids, int n)
-{
-	for (int i = 0; i < n; i++) {
-		int st;
-
-		ck_assert_int_eq(waitpid(pids[i], &st, 0), pids[i]);
-		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		    "child %d ended with status %d", i, st);
-	}
 }
 
 START_TEST(processes_share_exact_limit)
 {
-	struct hammer *sh = shared_map(sizeof(*sh));
-	pid_t pids[NPROC];
+	struct hammer *sh = tl_shared_map(sizeof(*sh));
 	uint64_t total = (uint64_t)NPROC * HAMMER_TRIES * NWIN;
 
-	memset(sh, 0, sizeof(*sh));
-	for (int i = 0; i < NPROC; i++) {
-		pids[i] = fork();
-		ck_assert_int_ge(pids[i], 0);
-		if (pids[i] == 0)
-			hammer_child(sh);
-	}
-	wait_children(pids, NPROC);
+	tl_seg_children(NPROC, segname, hammer_child, sh, NULL);
 	ck_assert_uint_eq(sh->contention, 0);
 	ck_assert_uint_eq(sh->bad, 0);
 	for (unsigned w = 0; w < NWIN; w++)
@@ -403,13 +364,11 @@ struct churn {
 };
 
 static void
-churn_child(struct churn *sh, int id)
+churn_child(struct shm_seg *s, void *arg, int id)
 {
-	struct shm_seg s;
-	char err[256], key[32];
+	struct churn *sh = arg;
+	char key[32];
 
-	if (shm_attach(&s, tinyname, 1, err, sizeof(err)) != 0)
-		_exit(3);
 	for (unsigned w = 0; w < NWIN; w++) {
 		uint64_t now = T0 + (uint64_t)w * WIN;
 
@@ -420,7 +379,7 @@ churn_child(struct churn *sh, int id)
 				int rc;
 
 				snprintf(key, sizeof(key), "198.51.100.%d", k);
-				rc = rl_check(&s, RL_BUCKET_GMAIL_PUSH, key,
+				rc = rl_check(s, RL_BUCKET_GMAIL_PUSH, key,
 				    strlen(key), now, CHURN_LIMIT, WIN, NULL);
 				if (rc == RL_ALLOWED)
 					__atomic_add_fetch(
@@ -431,28 +390,18 @@ churn_child(struct churn *sh, int id)
 					    __ATOMIC_RELAXED);
 			}
 	}
-	shm_detach(&s);
-	_exit(0);
 }
 
 /* Many processes, more keys than slots, windows passing: no key ever
  * gets more than its limit, and expired slots change hands. */
 START_TEST(processes_churn_small_table)
 {
-	struct churn *sh = (struct churn *)(void *)shared_map(sizeof(*sh));
+	struct churn *sh = tl_shared_map(sizeof(*sh));
 	struct shm_seg tiny;
-	pid_t pids[NPROC];
 	uint64_t sum = 0;
 
 	mkseg(&tiny, tinyname, 64);
-	memset(sh, 0, sizeof(*sh));
-	for (int i = 0; i < NPROC; i++) {
-		pids[i] = fork();
-		ck_assert_int_ge(pids[i], 0);
-		if (pids[i] == 0)
-			churn_child(sh, i);
-	}
-	wait_children(pids, NPROC);
+	tl_seg_children(NPROC, tinyname, churn_child, sh, NULL);
 	for (unsigned w = 0; w < NWIN; w++)
 		for (int k = 0; k < CHURN_KEYS; k++) {
 			ck_assert_msg(sh->allowed[w][k] <= CHURN_LIMIT,
@@ -590,12 +539,8 @@ END_TEST
 START_TEST(claim_of_dead_process_is_taken_over)
 {
 	struct rl_result r;
-	pid_t dead = fork();
+	pid_t dead = tl_dead_pid();
 
-	ck_assert_int_ge(dead, 0);
-	if (dead == 0)
-		_exit(0);
-	ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
 	plant("u:dead", RL_ST_CLAIMED(T0, dead));
 	/* same instant, so not stale by age: the dead pid frees it */
 	ck_assert_int_eq(check(RL_BUCKET_CHAT_STREAM, "u:dead", T0, 5, &r),
@@ -625,31 +570,6 @@ START_TEST(found_before_claim)
 }
 END_TEST
 
-/* relstat_json - run the built relstat on our segment. */
-static json_t *
-relstat(const char *flags, char *text, size_t len)
-{
-	const char *top = getenv("top_builddir");
-	char cmd[512];
-	json_error_t jerr;
-	json_t *j = NULL;
-	FILE *p;
-	size_t n;
-
-	snprintf(cmd, sizeof(cmd), "%s/tools/relstat -n %s %s",
-	    top ? top : ".", segname, flags);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	n = fread(text, 1, len - 1, p);
-	text[n] = '\0';
-	ck_assert_int_eq(pclose(p), 0);
-	if (strcmp(flags, "-j") == 0) {
-		j = json_loads(text, 0, &jerr);
-		ck_assert_msg(j != NULL, "relstat -j: %s", jerr.text);
-	}
-	return j;
-}
-
 static json_int_t
 jint(json_t *root, const char *a, const char *b, const char *c)
 {
@@ -672,7 +592,7 @@ START_TEST(relstat_shows_pressure)
 		check(RL_BUCKET_GMAIL_PUSH, "9.9.9.9", T0, 4, NULL);
 	plant("u:busy", RL_ST_CLAIMED(T0, getpid()));
 	check(RL_BUCKET_CHAT_STREAM, "u:busy", T0, 5, NULL);
-	j = relstat("-j", text, sizeof(text));
+	j = tl_relstat(segname, "-j", text, sizeof(text));
 	ck_assert_int_eq(jint(j, "buckets", "gmail_push", "allowed"), 4);
 	ck_assert_int_eq(jint(j, "buckets", "gmail_push", "blocked"), 3);
 	ck_assert_int_eq(jint(j, "buckets", "gmail_push",
@@ -691,14 +611,14 @@ START_TEST(relstat_shows_pressure)
 	ck_assert(json_is_object(json_object_get(j, "header")));
 	json_decref(j);
 
-	relstat("-1", text, sizeof(text));
+	tl_relstat(segname, "-1", text, sizeof(text));
 	ck_assert_ptr_nonnull(strstr(text, "rate limits"));
 	ck_assert_ptr_nonnull(strstr(text, "contention_fallback"));
 	ck_assert_ptr_nonnull(strstr(text, "gmail_push"));
 
 	/* names come from the segment: a newer daemon's bucket shows up */
 	strcpy(a->names[RL_BUCKET_WA_LINK_CODE], "future_bucket");
-	j = relstat("-j", text, sizeof(text));
+	j = tl_relstat(segname, "-j", text, sizeof(text));
 	ck_assert_int_eq(jint(j, "buckets", "future_bucket", "allowed"), 0);
 	ck_assert_ptr_null(json_object_get(json_object_get(json_object_get(j,
 	    "rateLimitPressure"), "buckets"), "wa_link_code"));
@@ -710,12 +630,8 @@ int
 main(void)
 {
 	Suite *s = suite_create("ratelimit");
-	TCase *tc = tcase_create("ratelimit");
-	SRunner *sr;
-	int failed;
+	TCase *tc = tl_tcase(s, "ratelimit", setup, teardown, 60);
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, sizes_and_names);
 	tcase_add_test(tc, limit_boundary_and_blocked_not_counted);
 	tcase_add_test(tc, window_rollover);
@@ -729,10 +645,5 @@ main(void)
 	tcase_add_test(tc, claim_of_dead_process_is_taken_over);
 	tcase_add_test(tc, found_before_claim);
 	tcase_add_test(tc, relstat_shows_pressure);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run(s);
 }

@@ -8,10 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "gate/replay.h"
 #include "store/store.h"
+#include "testlib.h"
 
 static char dir[64];
 static struct store *st;
@@ -20,38 +20,13 @@ static struct store_writer *w;
 static void
 setup(void)
 {
-	char err[256];
-
-	snprintf(dir, sizeof(dir), "/tmp/rgreplay.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	ck_assert_int_eq(store_open(&st, dir, 16u << 20, STORE_CREATE, NULL,
-			     err, sizeof(err)),
-	    STORE_OK);
-	w = store_writer_start(st, 64);
+	tl_store_create(dir, sizeof(dir), "replay", &st, &w, 64);
 }
 
 static void
 teardown(void)
 {
-	char cmd[128];
-
-	store_writer_stop(w);
-	store_close(st);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
-}
-
-struct waiter {
-	int done, rc;
-};
-
-static void
-on_done(void *arg, int rc)
-{
-	struct waiter *wt = arg;
-
-	__atomic_store_n(&wt->rc, rc, __ATOMIC_RELAXED);
-	__atomic_store_n(&wt->done, 1, __ATOMIC_RELEASE);
+	tl_store_destroy(dir, st, w);
 }
 
 static uint64_t
@@ -61,17 +36,6 @@ deliveries(void)
 
 	ck_assert_int_eq(store_count(st, STORE_DELIVERIES, &n), STORE_OK);
 	return n;
-}
-
-/* payload_m1 - the payload {"m":1}, made once (stays reachable). */
-static json_t *
-payload_m1(void)
-{
-	static json_t *p;
-
-	if (p == NULL)
-		p = json_pack("{s:i}", "m", 1);
-	return p;
 }
 
 static struct replay_batch *
@@ -88,7 +52,7 @@ batch(const char *scope, const char *topic, unsigned n, const char **keys)
 	for (unsigned i = 0; i < n; i++) {
 		b->items[i].key = keys[i];
 		b->items[i].klen = strlen(keys[i]);
-		b->items[i].payload = payload_m1();
+		b->items[i].payload = tl_payload_m1();
 	}
 	return b;
 }
@@ -113,18 +77,11 @@ apply_cur(struct store_txn *txn, void *arg)
 static int
 submit(struct replay_batch *b)
 {
-	struct waiter wt = { 0, 0 };
 	static uint64_t seq;
 
 	cur = b;
 	replay_prepare(b, 4242, &seq);
-	ck_assert_int_eq(store_writer_submit(w, apply_cur, on_done, &wt),
-	    STORE_OK);
-	for (int i = 0; i < 5000 && !__atomic_load_n(&wt.done,
-				     __ATOMIC_ACQUIRE); i++)
-		usleep(1000);
-	ck_assert(wt.done);
-	return wt.rc;
+	return tl_write(w, apply_cur, NULL);
 }
 
 START_TEST(gmail_repeat_writes_one_delivery)
@@ -249,7 +206,6 @@ START_TEST(apply_is_rerunnable)
 	const char *k[] = { "k1", "k2" };
 	struct replay_batch *b = batch("whatsapp_message", "whatsapp.message",
 	    2, k);
-	struct waiter wt = { 0, 0 };
 	char id0[REPLAY_ID_LEN + 1];
 	uint64_t seq = 77;
 	void *v;
@@ -259,23 +215,11 @@ START_TEST(apply_is_rerunnable)
 	memcpy(id0, b->items[0].delivery_id, sizeof(id0));
 	ck_assert_str_ne(id0, b->items[1].delivery_id);
 	cur = b;
-	ck_assert_int_eq(store_writer_submit(w, apply_then_fail, on_done,
-			     &wt),
-	    STORE_OK);
-	for (int i = 0; i < 5000 && !__atomic_load_n(&wt.done,
-				     __ATOMIC_ACQUIRE); i++)
-		usleep(1000);
-	ck_assert_int_eq(wt.rc, STORE_EIO);
+	ck_assert_int_eq(tl_write(w, apply_then_fail, NULL), STORE_EIO);
 	ck_assert_uint_eq(b->fresh, 2); /* outputs of the rolled-back run */
 	ck_assert_uint_eq(deliveries(), 0);
 	/* the same batch again: same ids, both fresh, outputs reset */
-	wt.done = 0;
-	ck_assert_int_eq(store_writer_submit(w, apply_cur, on_done, &wt),
-	    STORE_OK);
-	for (int i = 0; i < 5000 && !__atomic_load_n(&wt.done,
-				     __ATOMIC_ACQUIRE); i++)
-		usleep(1000);
-	ck_assert_int_eq(wt.rc, STORE_OK);
+	ck_assert_int_eq(tl_write(w, apply_cur, NULL), STORE_OK);
 	ck_assert_uint_eq(b->fresh, 2);
 	ck_assert_uint_eq(deliveries(), 2);
 	ck_assert_int_eq(store_get(st, STORE_DELIVERIES, id0, REPLAY_ID_LEN,
@@ -290,21 +234,12 @@ int
 main(void)
 {
 	Suite *s = suite_create("replay");
-	TCase *tc = tcase_create("replay");
-	SRunner *sr;
-	int failed;
+	TCase *tc = tl_tcase(s, "replay", setup, teardown, 30);
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, gmail_repeat_writes_one_delivery);
 	tcase_add_test(tc, whatsapp_partial_and_full_repeat);
 	tcase_add_test(tc, duplicate_key_inside_one_payload);
 	tcase_add_test(tc, scopes_are_separate_and_expiry_reopens);
 	tcase_add_test(tc, apply_is_rerunnable);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run(s);
 }

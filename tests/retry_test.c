@@ -1,9 +1,9 @@
 /*
  * retry_test - the retry policy: what is retryable, the backoff schedule
- * and its ceiling, the full-jitter range over many samples, Retry-After
- * in seconds and as an HTTP-date (all three forms) as a floor and its
- * limit, non-idempotent requests, the first byte already sent, attempts
- * and the deadline.
+ * and its ceiling, the full-jitter range over many samples (a seeded
+ * source, and the default one), Retry-After in seconds and as an
+ * HTTP-date (all three forms) as a floor and its limit, non-idempotent
+ * requests, the first byte already sent, attempts and the deadline.
  */
 #include <check.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "gate/retry.h"
+#include "testlib.h"
 
 #define NOW_1994 (UINT64_C(784111777) * 1000) /* 06 Nov 1994 08:49:37 */
 
@@ -138,10 +139,31 @@ START_TEST(full_jitter_range)
 			ck_assert_uint_eq(retry_backoff(&a, 6),
 			    retry_backoff(&b, 6));
 	}
-	/* the kernel's source varies */
-	ck_assert(retry_rand_os(NULL) != retry_rand_os(NULL) ||
-	    retry_rand_os(NULL) != retry_rand_os(NULL));
+}
+END_TEST
+
+/* Without a source of its own a policy jitters with retry_rand_os: the
+ * delays spread over the whole of [0, ceiling].  Each bound below fails
+ * by chance with a probability below 1e-40. */
+START_TEST(default_source_jitters)
+{
+	struct retry_policy p = policy(10, 100, 5000);
+	uint64_t lo = UINT64_MAX, hi = 0;
+	unsigned quarters[4] = { 0 };
+
 	p.rand = NULL;
+	for (int i = 0; i < 2000; i++) {
+		uint64_t d = retry_backoff(&p, 4); /* ceiling 800 */
+
+		ck_assert_uint_le(d, 800);
+		lo = d < lo ? d : lo;
+		hi = d > hi ? d : hi;
+		quarters[d * 4 / 801]++;
+	}
+	ck_assert_uint_lt(lo, 100);
+	ck_assert_uint_gt(hi, 700);
+	for (int q = 0; q < 4; q++)
+		ck_assert_uint_gt(quarters[q], 250);
 	ck_assert_uint_le(retry_backoff(&p, 2), 200);
 }
 END_TEST
@@ -388,22 +410,16 @@ int
 main(void)
 {
 	Suite *s = suite_create("retry");
-	TCase *tc = tcase_create("retry");
-	SRunner *sr;
-	int failed;
+	TCase *tc = tl_tcase(s, "retry", NULL, NULL, 0);
 
 	tcase_add_test(tc, what_is_retryable);
 	tcase_add_test(tc, schedule_ceiling);
 	tcase_add_test(tc, full_jitter_range);
+	tcase_add_test(tc, default_source_jitters);
 	tcase_add_test(tc, retry_next_decisions);
 	tcase_add_test(tc, non_idempotent_and_first_byte);
 	tcase_add_test(tc, retry_after_seconds);
 	tcase_add_test(tc, retry_after_http_date);
 	tcase_add_test(tc, deadline);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run(s);
 }

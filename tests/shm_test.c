@@ -7,11 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "proto/roles.h"
 #include "shm/shm.h"
+#include "testlib.h"
 
 static char segname[64];
 static const struct shm_sizes test_sizes = { .ratelimit_slots = 1024 };
@@ -20,19 +20,14 @@ static struct shm_seg seg;
 static void
 setup(void)
 {
-	char err[256];
-
 	snprintf(segname, sizeof(segname), "/rgtest.shm.%ld", (long)getpid());
-	shm_remove(segname);
-	ck_assert_msg(shm_create(&seg, segname, &test_sizes, err, sizeof(err)) == 0, "%s",
-	    err);
+	tl_seg_create(&seg, segname, test_sizes.ratelimit_slots);
 }
 
 static void
 teardown(void)
 {
-	shm_detach(&seg);
-	shm_remove(segname);
+	tl_seg_destroy(&seg, segname);
 }
 
 static const struct shm_desc *
@@ -206,12 +201,7 @@ START_TEST(create_live_owner_refused_stale_replaced)
 {
 	struct shm_seg again;
 	char err[256];
-	pid_t dead = fork();
-
-	ck_assert_int_ge(dead, 0);
-	if (dead == 0)
-		_exit(0);
-	waitpid(dead, NULL, 0);
+	pid_t dead = tl_dead_pid();
 
 	/* a live supervisor (our parent stands in) keeps its segment */
 	seg.hdr->supervisor_pid = getppid();
@@ -268,11 +258,8 @@ int
 main(void)
 {
 	Suite *s = suite_create("shm");
-	TCase *tc = tcase_create("layout");
-	SRunner *sr;
-	int failed;
+	TCase *tc = tl_tcase(s, "layout", setup, teardown, 0);
 
-	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, header_and_areas);
 	tcase_add_test(tc, descriptors_match_structs);
 	tcase_add_test(tc, reader_sees_writer_through_descriptors);
@@ -280,10 +267,5 @@ main(void)
 	tcase_add_test(tc, create_live_owner_refused_stale_replaced);
 	tcase_add_test(tc, config_snapshot);
 	tcase_add_test(tc, exit_strings_and_names);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run(s);
 }

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "testlib.h"
 #include "util/util.h"
 
 #define MAP_BIG   (64u * 1024 * 1024)
@@ -1440,11 +1441,5 @@ store_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(store_suite());
-	int nfail;
-
-	srunner_run_all(sr, CK_NORMAL);
-	nfail = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nfail == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tl_run(store_suite());
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "proto/streambatch.h"
+#include "testlib.h"
 
 START_TEST(round_trip)
 {
@@ -116,16 +117,9 @@ main(void)
 {
 	Suite *s = suite_create("streambatch");
 	TCase *tc = tcase_create("codec");
-	SRunner *sr;
-	int failed;
-
 	tcase_add_test(tc, round_trip);
 	tcase_add_test(tc, size_bound);
 	tcase_add_test(tc, malformed_stops_the_reader);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run(s);
 }

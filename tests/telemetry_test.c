@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "gate/telemetry.h"
+#include "testlib.h"
 
 #define T0 UINT64_C(1700000000000)
 
@@ -164,11 +165,5 @@ suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run(suite());
 }

@@ -15,21 +15,21 @@ write_config "$T/relgate.json" "\"libexec_dir\": \"$T/libexec\""
 start_relgated "$T/relgate.json"
 
 mon='.processes[] | select(.role == "monitor")'
-check "monitor restarted at least 4 times" wait_for 10 "$mon | .restarts >= 4"
+check "monitor restarted at least 4 times" 'wait_for 10 "$mon | .restarts >= 4"'
 snap >"$T/snap.json"
 jq -c "$mon | {state, restarts, lastExit, backoffMs, everReady}" "$T/snap.json"
-check "relstat: lastExit is exit 3" jq -e "$mon | .lastExit == \"exit 3\"" "$T/snap.json"
-check "relstat: backoff grew to >= 800 ms" jq -e "$mon | .backoffMs >= 800" "$T/snap.json"
-check "relstat: never ready" jq -e "$mon | .everReady == 0 and .state != \"ready\"" "$T/snap.json"
-check "relstat: supervisor counted throttled deaths" jq -e '.processes[] | select(.role == "supervisor") | .counters["supervisor.throttled"] >= 4' "$T/snap.json"
-check "other roles stay ready" jq -e '[.processes[] | select(.role != "supervisor" and .role != "monitor") | .state] | all(. == "ready")' "$T/snap.json"
+check "relstat: lastExit is exit 3" 'jq -e "$mon | .lastExit == \"exit 3\"" "$T/snap.json"'
+check "relstat: backoff grew to >= 800 ms" 'jq -e "$mon | .backoffMs >= 800" "$T/snap.json"'
+check "relstat: never ready" 'jq -e "$mon | .everReady == 0 and .state != \"ready\"" "$T/snap.json"'
+check "relstat: supervisor counted throttled deaths" 'jq -e ".processes[] | select(.role == \"supervisor\") | .counters[\"supervisor.throttled\"] >= 4" "$T/snap.json"'
+check "other roles stay ready" 'jq -e "[.processes[] | select(.role != \"supervisor\" and .role != \"monitor\") | .state] | all(. == \"ready\")" "$T/snap.json"'
 grep 'obituary: monitor' "$LOG" | head -n 5 | sed 's/^/  log: /'
 for d in 100 200 400 800; do
-	check "log: throttled, restart in $d ms" grep -q "obituary: monitor.0 .*exit 3.*never ready: throttled; restart in $d ms" "$LOG"
+	check "log: throttled, restart in $d ms" 'grep -q "obituary: monitor.0 .*exit 3.*never ready: throttled; restart in $d ms" "$LOG"'
 done
-check "no tight loop: at most 8 monitor deaths logged" [ "$(grep -c 'obituary: monitor' "$LOG")" -le 8 ]
+check "no tight loop: at most 8 monitor deaths logged" '[ "$(grep -c "obituary: monitor" "$LOG")" -le 8 ]'
 
 stop_relgated
-check "SIGTERM during backoff: exit 0" [ "$SV_RC" = 0 ]
-check "shm segment removed" [ ! -e "/dev/shm$SHM" ]
+check "SIGTERM during backoff: exit 0" '[ "$SV_RC" = 0 ]'
+check "shm segment removed" '[ ! -e "/dev/shm$SHM" ]'
 finish

@@ -20,7 +20,7 @@ cfg_json() { # cfg_json EXTRA
 SECRETS='"GMAIL_PUBSUB_VERIFY_TOKEN": "push-token", "WHATSAPP_VERIFY_TOKEN": "verify-me", "WHATSAPP_APP_SECRET": "app-secret", "OAUTH_STATE_SECRET": "state-secret"'
 cfg_json ""   # first without secrets: the misconfigured rows
 start_relgated "$T/relgate.json"
-check "relgated up" wait_for 15 "$all_ready"
+check "relgated up" 'wait_for 15 "$all_ready"'
 
 URL=http://127.0.0.1:$PORT
 N=0
@@ -76,7 +76,7 @@ expect_error wa_post_misconf 500 misconfigured
 # reload with the secrets (and prove reload works for route settings)
 cfg_json "$SECRETS"
 kill -HUP "$SV_PID"
-check "reload with secrets applied" wait_for 5 '.header.configGeneration == 2 and ([.processes[].configGen] | all(. == 2))'
+check "reload with secrets applied" 'wait_for 5 ".header.configGeneration == 2 and ([.processes[].configGen] | all(. == 2))"'
 
 # --- routing ---------------------------------------------------------------
 req nf 10.0.1.1 "$URL/api/nope"
@@ -98,7 +98,7 @@ expect_header opt_ok Access-Control-Allow-Origin "$ORIGIN"
 expect_header opt_ok Access-Control-Allow-Methods "POST, OPTIONS"
 expect_header opt_ok Access-Control-Allow-Headers "authorization, content-type"
 expect_header opt_ok Vary Origin
-check "opt_ok: Access-Control-Max-Age set" [ -n "$(header opt_ok Access-Control-Max-Age)" ]
+check "opt_ok: Access-Control-Max-Age set" '[ -n "$(header opt_ok Access-Control-Max-Age)" ]'
 req opt_unknown 10.0.2.2 -X OPTIONS -H "Origin: https://evil.example" "$URL/api/chat"
 expect_status opt_unknown 204
 no_header opt_unknown Access-Control-Allow-Origin
@@ -109,13 +109,13 @@ no_header chat_origin Access-Control-Allow-Origin
 # the rest of its contract is tests/e2e/chat.sh
 req chat_nojwt 10.0.2.9 "${JSON[@]}" -H "Origin: $ORIGIN" -d "$CHAT" "$URL/api/chat"
 expect_error chat_nojwt 500 misconfigured
-check "chat_nojwt: names auth.jwt" grep -q "auth.jwt" "$T/b.chat_nojwt"
+check "chat_nojwt: names auth.jwt" 'grep -q "auth.jwt" "$T/b.chat_nojwt"'
 expect_header chat_nojwt Access-Control-Allow-Origin "$ORIGIN"
 
 # --- health ---------------------------------------------------------------
 req health 10.0.3.1 -H "Origin: $ORIGIN" "$URL/api/chat/health"
 expect_status health 200
-check "health: JSON with status, checks, gatewayMode, regionTopology" jq -e '(.status | IN("ok","degraded","down")) and .children.up == 7 and .gatewayMode and .regionTopology.regionId == "us-east-1" and .providerRoutes.primary.bulkhead.maxConcurrent' "$T/b.health"
+check "health: JSON with status, checks, gatewayMode, regionTopology" 'jq -e "(.status | IN(\"ok\",\"degraded\",\"down\")) and .children.up == 7 and .gatewayMode and .regionTopology.regionId == \"us-east-1\" and .providerRoutes.primary.bulkhead.maxConcurrent" "$T/b.health"'
 req health_origin 10.0.3.2 -H "Origin: https://evil.example" "$URL/api/chat/health"
 expect_error health_origin 403 forbidden
 
@@ -130,7 +130,7 @@ req push_json 10.0.4.4 "${JSON[@]}" -d '{"message":' "$URL/api/gmail/push?token=
 expect_error push_json 400 invalid_json
 req push_schema 10.0.4.5 "${JSON[@]}" -d '{"message":{"data":"!!!"}}' "$URL/api/gmail/push?token=push-token"
 expect_error push_schema 400 invalid_request
-check "push_schema: message names message.data" jq -e '.error.message | test("message.data")' "$T/b.push_schema"
+check "push_schema: message names message.data" 'jq -e ".error.message | test(\"message.data\")" "$T/b.push_schema"'
 head -c 300000 /dev/zero | tr '\0' 'a' >"$T/big300k"
 req push_413 10.0.4.6 "${JSON[@]}" --data-binary @"$T/big300k" "$URL/api/gmail/push?token=push-token"
 expect_error push_413 413 payload_too_large
@@ -143,15 +143,15 @@ expect_header push_again X-Idempotent-Replay 1
 for i in 1 2 3; do req push_rl_$i 10.0.4.9 "${JSON[@]}" -d "$(pubsub rl@example.com $i)" "$URL/api/gmail/push?token=push-token"; done
 req push_rl 10.0.4.9 "${JSON[@]}" -d "$(pubsub rl@example.com 9)" "$URL/api/gmail/push?token=push-token"
 expect_error push_rl 429 rate_limited
-check "push_rl: Retry-After in 1..60" [ "$(header push_rl Retry-After)" -ge 1 ] && [ "$(header push_rl Retry-After)" -le 60 ]
+check "push_rl: Retry-After in 1..60" '[ "$(header push_rl Retry-After)" -ge 1 ] && [ "$(header push_rl Retry-After)" -le 60 ]'
 
 # --- WhatsApp ---------------------------------------------------------------
 req wa_verify 10.0.5.1 "$URL/api/whatsapp/webhook?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444"
 expect_status wa_verify 200
-check "wa_verify: body is the challenge, text/plain" [ "$(cat "$T/b.wa_verify")" = 1158201444 ] && header wa_verify Content-Type | grep -q text/plain
+check "wa_verify: body is the challenge, text/plain" '[ "$(cat "$T/b.wa_verify")" = 1158201444 ] && header wa_verify Content-Type | grep -q text/plain'
 req wa_verify_html 10.0.5.1 "$URL/api/whatsapp/webhook?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=%3Cscript%3E1"
 expect_error wa_verify_html 400 invalid_request
-check "wa_verify_html: the challenge is not echoed" sh -c '! grep -q script "$1"' _ "$T/b.wa_verify_html"
+check "wa_verify_html: the challenge is not echoed" '! grep -q script "$T/b.wa_verify_html"'
 req wa_verify_bad 10.0.5.2 "$URL/api/whatsapp/webhook?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=x"
 expect_error wa_verify_bad 403 forbidden
 wa_post() { # wa_post NAME XFF BODY [SIG]
@@ -167,7 +167,7 @@ wa_post wa_json 10.0.5.5 '{"object":'
 expect_error wa_json 400 invalid_json
 wa_post wa_schema 10.0.5.6 '{"object":"x","entry":[{"id":"e","changes":[{"field":"messages","value":{"messages":[{"from":"1"}]}}]}]}'
 expect_error wa_schema 400 invalid_request
-check "wa_schema: path of the missing id" jq -e '.error.message | test("entry\\[0\\].changes\\[0\\].value.messages\\[0\\].id")' "$T/b.wa_schema"
+check "wa_schema: path of the missing id" 'jq -e ".error.message | test(\"entry\\\\[0\\\\].changes\\\\[0\\\\].value.messages\\\\[0\\\\].id\")" "$T/b.wa_schema"'
 req wa_415 10.0.5.7 -H 'content-type: text/plain' -d "$B3" "$URL/api/whatsapp/webhook"
 expect_error wa_415 415 unsupported_media_type
 wa_post wa_two 10.0.5.8 "$(wa_body wamid.A wamid.B)"
@@ -206,7 +206,7 @@ req cb_big 10.0.6.5 "$CB?code=abc&state=$(head -c 3000 /dev/zero | tr '\0' 'a')"
 expect_redirect cb_big error
 req cb_good 10.0.6.6 "$CB?code=abc&state=$GOOD"
 expect_error cb_good 500 misconfigured
-check "cb_good: names the missing OAuth client settings" grep -q "oauth.client_id" "$T/b.cb_good"
+check "cb_good: names the missing OAuth client settings" 'grep -q "oauth.client_id" "$T/b.cb_good"'
 for i in 1 2 3; do req cb_rl_$i 10.0.6.7 "$CB?code=abc"; done
 req cb_rl 10.0.6.7 "$CB?code=abc"
 expect_error cb_rl 429 rate_limited
@@ -216,24 +216,24 @@ req big_head 10.0.7.1 -H "x-junk: $(head -c 5000 /dev/zero | tr '\0' 'a')" "$URL
 expect_error big_head 431 headers_too_large
 exec 3<>"/dev/tcp/127.0.0.1/$PORT"; printf 'GET /api/chat/health HTTP/1.1\r\nHost: x\r\n' >&3
 timeout 5 cat <&3 | tr -d '\r' >"$T/slow.txt"; exec 3<&-
-check "slow head: 408 request_timeout with code header" grep -q '^HTTP/1.1 408' "$T/slow.txt" && grep -qi '^x-sendcat-error-code: request_timeout' "$T/slow.txt"
+check "slow head: 408 request_timeout with code header" 'grep -q "^HTTP/1.1 408" "$T/slow.txt" && grep -qi "^x-sendcat-error-code: request_timeout" "$T/slow.txt"'
 exec 3<>"/dev/tcp/127.0.0.1/$PORT"; printf 'BROKEN\r\n\r\n' >&3
 timeout 5 cat <&3 | tr -d '\r' >"$T/bad.txt"; exec 3<&-
-check "malformed request: 400 with code header" grep -q '^HTTP/1.1 400' "$T/bad.txt" && grep -qi '^x-sendcat-error-code: bad_request' "$T/bad.txt"
+check "malformed request: 400 with code header" 'grep -q "^HTTP/1.1 400" "$T/bad.txt" && grep -qi "^x-sendcat-error-code: bad_request" "$T/bad.txt"'
 
 # --- replay protection in LMDB -----------------------------------------------
 "$RELCTL" -c "$T/relgate.json" --json deliveries list --limit 1000 >"$T/deliv.json"
-check "deliveries: 1 gmail (pushed twice) + 3 rate-limit pushes" jq -e '[.[] | select(.topic == "gmail.history")] | length == 4' "$T/deliv.json"
-check "deliveries: user@example.com:1001 exactly once" jq -e '[.[] | select(.idemKey == "user@example.com:1001")] | length == 1' "$T/deliv.json"
-check "deliveries: wamid.A, .B, .C once each (3 msgs, 2 seen -> 1 new)" jq -e '[.[] | select(.topic == "whatsapp.message") | .idemKey] | map(select(startswith("wamid."))) | sort == ["wamid.A","wamid.B","wamid.C"]' "$T/deliv.json"
-check "delivery rows carry topic, payload and attempt state" jq -e 'all(.[]; .id and .topic and .payload and .state == "ready" and .attempts == 0)' "$T/deliv.json"
+check "deliveries: 1 gmail (pushed twice) + 3 rate-limit pushes" 'jq -e "[.[] | select(.topic == \"gmail.history\")] | length == 4" "$T/deliv.json"'
+check "deliveries: user@example.com:1001 exactly once" 'jq -e "[.[] | select(.idemKey == \"user@example.com:1001\")] | length == 1" "$T/deliv.json"'
+check "deliveries: wamid.A, .B, .C once each (3 msgs, 2 seen -> 1 new)" 'jq -e "[.[] | select(.topic == \"whatsapp.message\") | .idemKey] | map(select(startswith(\"wamid.\"))) | sort == [\"wamid.A\",\"wamid.B\",\"wamid.C\"]" "$T/deliv.json"'
+check "delivery rows carry topic, payload and attempt state" 'jq -e "all(.[]; .id and .topic and .payload and .state == \"ready\" and .attempts == 0)" "$T/deliv.json"'
 "$RELCTL" -c "$T/relgate.json" --json idempotency recent --scope whatsapp_message >"$T/idem.json"
-check "idempotency: wamid.A seen 3 times, wamid.C twice" jq -e '(.[] | select(.key == "wamid.A") | .hitCount == 3) and (.[] | select(.key == "wamid.C") | .hitCount == 2)' "$T/idem.json"
+check "idempotency: wamid.A seen 3 times, wamid.C twice" 'jq -e "(.[] | select(.key == \"wamid.A\") | .hitCount == 3) and (.[] | select(.key == \"wamid.C\") | .hitCount == 2)" "$T/idem.json"'
 "$RELCTL" -c "$T/relgate.json" idempotency recent --scope gmail_push_history | head -n 3
 snap >"$T/snap.json"
-check "relstat: replays and deliveries counted" jq -e '([.processes[] | .counters["ingress.replays"]] | add) == 2 and ([.processes[] | .counters["ingress.deliveries"]] | add) == 10' "$T/snap.json"
-check "relstat: rateLimitPressure shows blocked per bucket" jq -e '.rateLimitPressure.buckets | (.gmail_push.blocked >= 1 and .whatsapp_webhook.blocked >= 1 and .gmail_oauth_callback.blocked >= 1)' "$T/snap.json"
+check "relstat: replays and deliveries counted" 'jq -e "([.processes[] | .counters[\"ingress.replays\"]] | add) == 2 and ([.processes[] | .counters[\"ingress.deliveries\"]] | add) == 10" "$T/snap.json"'
+check "relstat: rateLimitPressure shows blocked per bucket" 'jq -e ".rateLimitPressure.buckets | (.gmail_push.blocked >= 1 and .whatsapp_webhook.blocked >= 1 and .gmail_oauth_callback.blocked >= 1)" "$T/snap.json"'
 
 stop_relgated
-check "SIGTERM: exit 0" [ "$SV_RC" = 0 ]
+check "SIGTERM: exit 0" '[ "$SV_RC" = 0 ]'
 finish

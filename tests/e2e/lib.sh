@@ -2,8 +2,13 @@
 #
 # Each test gets its own temp dir, shm name and loopback ports, starts the
 # real relgated from the build tree, and cleans up on any exit: it stops
-# only the processes it started (by pid), removes its shm segment and its
-# temp dir.  Every wait is bounded.
+# only the processes it started (by pid), removes its shm segment, its
+# temp dir and its port claims.  Every wait is bounded.
+#
+# Ports: tests/e2e/ports.sh picks them outside the kernel's ephemeral
+# range and claims them; start_relgated and start_relmock make sure the
+# process they started, and no other, serves its port, and move to other
+# ports when one is taken.
 
 set -u
 : "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -11,14 +16,16 @@ set -u
 RELGATED=$top_builddir/daemons/relgated
 RELSTAT=$top_builddir/tools/relstat
 RELCTL=$top_builddir/tools/relctl
+RELMOCK=$top_builddir/tools/relmock/relmock
 command -v jq >/dev/null || { echo "jq is required (apt-get install jq)"; exit 99; }
+command -v ss >/dev/null || { echo "ss is required (apt-get install iproute2)"; exit 99; }
+. "$top_srcdir/tests/e2e/ports.sh"
 
 T=$(mktemp -d /tmp/rg.XXXXXX)
 SHM=/rgt.$$.$RANDOM
-PORT=$((20000 + RANDOM % 20000))
-ADMIN=$((PORT + 1))
 LOG=$T/relgated.log
 SV_PID=
+MOCK_PID=
 PIDS_SEEN=
 FAILS=0
 PASSES=0
@@ -32,6 +39,7 @@ cleanup() {
 	fi
 	for p in $PIDS_SEEN; do kill -KILL "$p" 2>/dev/null; done
 	rm -f "/dev/shm${SHM}"
+	ports_release
 	if [ "$rc" -ne 0 ] && [ -f "$LOG" ]; then
 		echo "--- relgated log (last 40 lines) ---"; tail -n 40 "$LOG"
 	fi
@@ -40,14 +48,115 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
+ports_claim 2 PORT || exit 99 # PORT: the HTTP listener, ADMIN: admin
+ADMIN=$((PORT + 1))
 
 ok() { PASSES=$((PASSES + 1)); echo "ok: $*"; }
 fail() { FAILS=$((FAILS + 1)); echo "FAIL: $*"; }
-check() { # check DESCRIPTION command...
-	local what=$1; shift
-	if "$@" >/dev/null; then ok "$what"; else fail "$what"; fi
+
+# check DESCRIPTION 'CONDITION' - one assertion.  CONDITION is one string
+# of shell, run whole by eval in the script's variables (quote it in
+# single quotes; it must not use positional parameters), so that
+# '[ a ] && [ b ]' is one condition.  A call that would leave part of a
+# condition unchecked is an error, never a silent half: an unquoted
+# condition (bash reads "check D [ a ] && [ b ]" as "(check D [ a ]) &&
+# [ b ]", which arrives here as more than two arguments), a check in a
+# pipeline or subshell (its count would be lost), and, found by
+# lint_checks before the script runs, anything after the condition.
+check() {
+	if [ "$#" -ne 2 ]; then
+		fail "${1-} (check takes DESCRIPTION and ONE quoted CONDITION, got $# arguments)"
+		return 1
+	fi
+	if [ "$BASHPID" != "$$" ]; then
+		echo "FAIL: $1 (check in a pipeline or subshell: its result would be lost)"
+		echo "$1" >>"$T/checks.lost"
+		return 1
+	fi
+	if eval "$2" >/dev/null; then ok "$1"; else fail "$1"; fi
 }
+
+# lint_checks FILE - every "check" that starts a line is followed by
+# exactly a description and one condition, then the end of the line (or
+# a comment): no &&, ||, |, ;, & or redirection after it.  Quotes, $( )
+# and backquotes are followed as bash does.  Prints each bad call.
+lint_checks() {
+	awk '
+	{ text = text $0 "\n" }
+	function pop(st) { return substr(st, 1, length(st) - 1) }
+	# parse - from the "check" at i to the end of its command: the
+	# number of words, or -1 (and why) for anything else after them
+	function parse(i,    n, st, top, c, two, j, nw, inword) {
+		n = length(text); st = "T"; nw = 0; inword = 0
+		while (i <= n) {
+			c = substr(text, i, 1); two = substr(text, i, 2)
+			top = substr(st, length(st))
+			if (top == "B") {
+				if (c == "\\") { i += 2; continue }
+				if (c == "`") st = pop(st)
+				i++; continue
+			}
+			if (top == "D") {
+				if (c == "\\") { i += 2; continue }
+				if (c == "\"") st = pop(st)
+				else if (two == "$(") { st = st "C"; i++ }
+				else if (c == "`") st = st "B"
+				i++; continue
+			}
+			if (two == "\\\n") { i += 2; continue }
+			if (top == "T" && (c == " " || c == "\t")) {
+				inword = 0; i++; continue
+			}
+			if (top == "T" && (c == "\n" || (c == "#" && !inword))) {
+				end = i; return nw
+			}
+			if (top == "T" && index(";&|<>()", c)) {
+				if (two == "&&" || two == "||" || two == ">>") c = two
+				end = i; why = "\"" c "\" after the condition"
+				return -1
+			}
+			if (top == "T" && !inword) { inword = 1; nw++ }
+			if (c == "\\") { i += 2; continue }
+			if (c == "\047") {
+				j = index(substr(text, i + 1), "\047")
+				if (j == 0) { end = n; why = "unclosed quote"; return -1 }
+				i += j + 1; continue
+			}
+			if (c == "\"") st = st "D"
+			else if (two == "$(") { st = st "C"; i++ }
+			else if (c == "`") st = st "B"
+			else if (top != "T" && c == "(") st = st "P"
+			else if (top != "T" && c == ")") st = pop(st)
+			i++
+		}
+		end = n; return nw
+	}
+	END {
+		n = split(text, lines, "\n"); pos = 1; skip = 0; bad = 0
+		for (l = 1; l <= n; l++) {
+			if (pos > skip && match(lines[l], /^[ \t]*check[ \t]/)) {
+				why = "check takes DESCRIPTION and ONE quoted CONDITION"
+				w = parse(pos + RLENGTH - 6)
+				if (w != 3) {
+					printf "%s:%d: %s\n", FILENAME, l, why
+					bad = 1
+				}
+				skip = end
+			}
+			pos += length(lines[l]) + 1
+		}
+		exit bad
+	}' "$1"
+}
+if ! lint_checks "$0"; then
+	echo "$0: a check above is not one whole condition"
+	exit 99
+fi
+
 finish() {
+	if [ -s "$T/checks.lost" ]; then
+		fail "checks made in a subshell: $(tr '\n' ';' <"$T/checks.lost")"
+	fi
 	echo "$PASSES passed, $FAILS failed"
 	[ "$FAILS" -eq 0 ]
 }
@@ -69,9 +178,78 @@ write_config() {
 JSON
 }
 
-start_relgated() { # start_relgated CONFIG
-	"$RELGATED" -f -c "$1" >>"$LOG" 2>&1 &
-	SV_PID=$!
+# start_relgated CONFIG - start relgated in the foreground (SV_PID) and
+# wait until its ingress processes, and no other process, listen on
+# $PORT.  When another process listens there (a test of another build
+# picked it too), stop ours, move PORT and ADMIN to newly claimed ports
+# (in CONFIG and in RELGATE_HTTP_LISTEN/RELGATE_ADMIN_LISTEN when set)
+# and start again.  A relgated that does not come up is left to the
+# script's checks.
+start_relgated() {
+	local try old_port old_admin
+	for try in 1 2 3 4 5; do
+		"$RELGATED" -f -c "$1" >>"$LOG" 2>&1 &
+		SV_PID=$!
+		wait_listening 20 "$SV_PID" "$PORT" && return 0
+		[ "$WAIT_STATE" = foreign ] || return 1
+		echo "port $PORT: another process listens there; moving relgated to other ports"
+		remember_pids
+		stop_relgated >/dev/null || kill -KILL "$SV_PID" 2>/dev/null
+		SV_PID=
+		old_port=$PORT old_admin=$ADMIN
+		ports_claim 2 PORT || break
+		ADMIN=$((PORT + 1))
+		ports_release "$old_port" "$old_admin"
+		sed -i -e "s/127\.0\.0\.1:$old_port\"/127.0.0.1:$PORT\"/" \
+			-e "s/127\.0\.0\.1:$old_admin\"/127.0.0.1:$ADMIN\"/" "$1"
+		if [ -n "${RELGATE_HTTP_LISTEN-}" ]; then
+			RELGATE_HTTP_LISTEN=127.0.0.1:$PORT
+		fi
+		if [ -n "${RELGATE_ADMIN_LISTEN-}" ]; then
+			RELGATE_ADMIN_LISTEN=127.0.0.1:$ADMIN
+		fi
+	done
+	fail "relgated: no port of its own after $try tries"
+	return 1
+}
+
+# start_relmock [--tls] [RELMOCK ARGS...] - start relmock (MOCK_PID) on
+# claimed ports, MOCK for plain HTTP (base URL in M) and, with --tls,
+# MOCK_TLS for HTTPS (its test CA in $T/tls/ca.pem), and wait until it,
+# and no other process, listens there.  A port taken meanwhile: start
+# again on other ports.  Its output goes to $T/relmock.log.
+start_relmock() {
+	local tls= try i
+	if [ "${1-}" = --tls ]; then tls=1; shift; fi
+	for try in 1 2 3 4 5; do
+		ports_claim 2 MOCK || break
+		MOCK_TLS=$((MOCK + 1))
+		M=http://127.0.0.1:$MOCK
+		if [ -n "$tls" ]; then
+			"$RELMOCK" -l "127.0.0.1:$MOCK" --tls-listen "127.0.0.1:$MOCK_TLS" \
+				--tls-dir "$T/tls" "$@" >>"$T/relmock.log" 2>&1 &
+		else
+			"$RELMOCK" -l "127.0.0.1:$MOCK" "$@" >>"$T/relmock.log" 2>&1 &
+		fi
+		MOCK_PID=$!
+		PIDS_SEEN="$PIDS_SEEN $MOCK_PID"
+		if wait_listening 10 "$MOCK_PID" "$MOCK" ${tls:+"$MOCK_TLS"}; then
+			[ -n "$tls" ] || return 0
+			# the CA is written after the TLS listener opens
+			for i in $(seq 100); do
+				grep -q "tls listening on 127.0.0.1:$MOCK_TLS " "$T/relmock.log" && return 0
+				sleep 0.05
+			done
+			WAIT_STATE="no CA written"
+		fi
+		echo "relmock on ports $MOCK/$MOCK_TLS: $WAIT_STATE; trying other ports"
+		kill -KILL "$MOCK_PID" 2>/dev/null
+		wait "$MOCK_PID" 2>/dev/null
+		MOCK_PID=
+		ports_release "$MOCK" "$MOCK_TLS"
+	done
+	fail "relmock: not started on ports of its own after $try tries (see relmock.log)"
+	return 1
 }
 
 snap() { "$RELSTAT" -n "$SHM" -j 2>/dev/null; }
@@ -100,12 +278,22 @@ wait_for() {
 
 all_ready='([.processes[] | select(.role != "supervisor") | .state] | length > 0 and all(. == "ready"))'
 
-# stop_relgated: SIGTERM and wait (bounded); sets SV_RC
+# stop_pid PID - SIGTERM and wait (at most 10 s); sets STOP_RC to its
+# exit status, or to "timeout" (false) when it is still running.
+stop_pid() {
+	STOP_RC=timeout
+	kill -TERM "$1" 2>/dev/null
+	for _ in $(seq 200); do kill -0 "$1" 2>/dev/null || break; sleep 0.05; done
+	kill -0 "$1" 2>/dev/null && return 1
+	wait "$1"; STOP_RC=$?
+}
+
+# stop_relgated, stop_relmock - stop_pid; set SV_RC, MOCK_RC
 stop_relgated() {
-	SV_RC=
-	kill -TERM "$SV_PID"
-	for _ in $(seq 200); do kill -0 "$SV_PID" 2>/dev/null || break; sleep 0.05; done
-	if kill -0 "$SV_PID" 2>/dev/null; then SV_RC=timeout; return 1; fi
-	wait "$SV_PID"; SV_RC=$?
-	SV_PID=
+	stop_pid "$SV_PID"; SV_RC=$STOP_RC
+	[ "$SV_RC" != timeout ] && SV_PID=
+}
+stop_relmock() {
+	stop_pid "$MOCK_PID"; MOCK_RC=$STOP_RC
+	[ "$MOCK_RC" != timeout ] && MOCK_PID=
 }

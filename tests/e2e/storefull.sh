@@ -10,7 +10,7 @@ write_config "$T/relgate.json" '"WHATSAPP_APP_SECRET": "s3",
   "RATE_LIMIT_WHATSAPP_MAX": 1000000'
 sed -i 's/"map_size_mb": 64/"map_size_mb": 1/' "$T/relgate.json"
 start_relgated "$T/relgate.json"
-check "relgated up with a 1 MiB map" wait_for 15 "$all_ready"
+check "relgated up with a 1 MiB map" 'wait_for 15 "$all_ready"'
 
 payload() { # payload N: a webhook with 200 messages id N.0 .. N.199
 	local msgs= i
@@ -36,18 +36,18 @@ for n in $(seq 60); do
 	fi
 done
 echo "payloads acknowledged before the map filled: $((${got503:-61} - 1))"
-check "a full store answers 503" [ -n "$got503" ]
+check "a full store answers 503" '[ -n "$got503" ]'
 tr -d '\r' <"$T/hdr" >"$T/hdr2"
-check "503 carries code overloaded and Retry-After: 1" grep -qi '^x-sendcat-error-code: overloaded$' "$T/hdr2" && grep -qi '^retry-after: 1$' "$T/hdr2"
-check "503 body is the JSON error" jq -e '.error.code == "overloaded"' "$T/resp"
+check "503 carries code overloaded and Retry-After: 1" 'grep -qi "^x-sendcat-error-code: overloaded\$" "$T/hdr2" && grep -qi "^retry-after: 1\$" "$T/hdr2"'
+check "503 body is the JSON error" 'jq -e ".error.code == \"overloaded\"" "$T/resp"'
 snap >"$T/snap.json"
-check "relstat: store.map_full and ingress.storeFailures counted" jq -e '([.processes[] | .counters["store.map_full"]] | add) >= 1 and ([.processes[] | .counters["ingress.storeFailures"]] | add) >= 1' "$T/snap.json"
-check "every daemon still up" jq -e "$all_ready" "$T/snap.json"
+check "relstat: store.map_full and ingress.storeFailures counted" 'jq -e "([.processes[] | .counters[\"store.map_full\"]] | add) >= 1 and ([.processes[] | .counters[\"ingress.storeFailures\"]] | add) >= 1" "$T/snap.json"'
+check "every daemon still up" 'jq -e "$all_ready" "$T/snap.json"'
 "$RELCTL" -c "$T/relgate.json" --json deliveries list --limit 1000000 | jq -r '.[].idemKey' | sort >"$T/stored"
 sort -o "$T/acked" "$T/acked"
-check "every acknowledged message has its delivery row ($(wc -l <"$T/acked") acked)" [ -z "$(comm -23 "$T/acked" "$T/stored")" ]
-check "no row of the refused payload was stored" [ -z "$(grep "^full.$got503\." "$T/stored")" ]
+check "every acknowledged message has its delivery row ($(wc -l <"$T/acked") acked)" '[ -z "$(comm -23 "$T/acked" "$T/stored")" ]'
+check "no row of the refused payload was stored" '[ -z "$(grep "^full.$got503\." "$T/stored")" ]'
 
 stop_relgated
-check "SIGTERM: exit 0" [ "$SV_RC" = 0 ]
+check "SIGTERM: exit 0" '[ "$SV_RC" = 0 ]'
 finish

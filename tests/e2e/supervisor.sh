@@ -10,21 +10,21 @@ NR_PID=$!
 for _ in $(seq 100); do [ -S "$T/notify" ] && break; sleep 0.02; done
 NOTIFY_SOCKET=$T/notify start_relgated "$T/relgate.json"
 
-check "all roles ready" wait_for 15 "$all_ready and (.processes | length == 8)"
+check "all roles ready" 'wait_for 15 "$all_ready and (.processes | length == 8)"'
 snap >"$T/snap.json"
 wait "$NR_PID"
-check "systemd notify: READY=1 sent once all children are up" grep -qx READY=1 "$T/notify.out"
-check "processes carry the SPEC fields" jq -e '.processes | all(has("role") and has("instance") and has("pid") and has("state") and has("restarts") and has("startedAt") and has("heartbeatAt") and has("lastExit"))' "$T/snap.json"
-check "roles as named in SPEC" jq -e '[.processes[].role] | sort | unique == ["admission","ingress","monitor","provider","supervisor","tool-worker"]' "$T/snap.json"
-check "config section present, shm name as configured" jq -e --arg s "$SHM" '.config.shm.name == $s' "$T/snap.json"
+check "systemd notify: READY=1 sent once all children are up" 'grep -qx READY=1 "$T/notify.out"'
+check "processes carry the SPEC fields" 'jq -e ".processes | all(has(\"role\") and has(\"instance\") and has(\"pid\") and has(\"state\") and has(\"restarts\") and has(\"startedAt\") and has(\"heartbeatAt\") and has(\"lastExit\"))" "$T/snap.json"'
+check "roles as named in SPEC" 'jq -e "[.processes[].role] | sort | unique == [\"admission\",\"ingress\",\"monitor\",\"provider\",\"supervisor\",\"tool-worker\"]" "$T/snap.json"'
+check "config section present, shm name as configured" 'jq -e --arg s "$SHM" ".config.shm.name == \$s" "$T/snap.json"'
 
 # ingress x2 -> admission, provider, tool-worker x2, monitor = 10;
 # admission -> ingress x2, provider, monitor = 4; provider -> ingress x2,
 # admission, tool-worker x2, monitor = 6; tool-worker x2 -> provider,
 # monitor = 4.  24 links.
 "$RELCTL" -c "$T/relgate.json" --json ping >"$T/ping.json"; prc=$?
-check "relctl ping exits 0" [ "$prc" -eq 0 ]
-check "ping: 24 links answered, none failed, 7 processes" jq -e '.linksOk == 24 and .linksFailed == 0 and .processesAnswered == 7' "$T/ping.json"
+check "relctl ping exits 0" '[ "$prc" -eq 0 ]'
+check "ping: 24 links answered, none failed, 7 processes" 'jq -e ".linksOk == 24 and .linksFailed == 0 and .processesAnswered == 7" "$T/ping.json"'
 "$RELCTL" -c "$T/relgate.json" ping | tail -n 1
 
 for role in ingress admission provider tool-worker monitor; do
@@ -40,23 +40,23 @@ for role in ingress admission provider tool-worker monitor; do
 	else
 		fail "$role.0 not restarted after kill -9"; snap | jq -c "$sel"
 	fi
-	check "$role.0 lastExit records the kill" wait_for 2 "$sel | .lastExit == \"signal 9 (KILL)\""
+	check "$role.0 lastExit records the kill" 'wait_for 2 "$sel | .lastExit == \"signal 9 (KILL)\""'
 done
-check "obituary lines logged for the 5 kills" [ "$(grep -c 'obituary:.*signal 9' "$LOG")" -eq 5 ]
-check "supervisor counted 5 deaths" wait_for 2 '.processes[] | select(.role == "supervisor") | .counters["supervisor.childDeaths"] == 5'
+check "obituary lines logged for the 5 kills" '[ "$(grep -c "obituary:.*signal 9" "$LOG")" -eq 5 ]'
+check "supervisor counted 5 deaths" 'wait_for 2 ".processes[] | select(.role == \"supervisor\") | .counters[\"supervisor.childDeaths\"] == 5"'
 "$RELCTL" -c "$T/relgate.json" --json ping >"$T/ping2.json"
-check "ping after restarts: all 24 links answer" jq -e '.linksOk == 24 and .linksFailed == 0' "$T/ping2.json"
+check "ping after restarts: all 24 links answer" 'jq -e ".linksOk == 24 and .linksFailed == 0" "$T/ping2.json"'
 
 remember_pids
 run=$T/run
 stop_relgated
-check "SIGTERM: relgated exits 0" [ "$SV_RC" = 0 ]
-check "shm segment removed" [ ! -e "/dev/shm$SHM" ]
-check "no ipc sockets left" [ -z "$(ls "$run" 2>/dev/null | grep '\.ipc$')" ]
-check "pidfile removed" [ ! -e "$run/relgated.pid" ]
+check "SIGTERM: relgated exits 0" '[ "$SV_RC" = 0 ]'
+check "shm segment removed" '[ ! -e "/dev/shm$SHM" ]'
+check "no ipc sockets left" '[ -z "$(ls "$run" 2>/dev/null | grep "\\.ipc\$")" ]'
+check "pidfile removed" '[ ! -e "$run/relgated.pid" ]'
 stray=
 for p in $PIDS_SEEN; do kill -0 "$p" 2>/dev/null && stray="$stray $p"; done
-check "no stray processes (checked: $(echo $PIDS_SEEN | wc -w) pids)" [ -z "$stray" ]
+check "no stray processes (checked: $(echo $PIDS_SEEN | wc -w) pids)" '[ -z "$stray" ]'
 "$RELSTAT" -n "$SHM" -j >/dev/null 2>"$T/relstat.err"; src=$?
-check "relstat on a missing segment: one line, exit 2" [ "$src" -eq 2 ] && [ "$(wc -l <"$T/relstat.err")" -eq 1 ]
+check "relstat on a missing segment: one line, exit 2" '[ "$src" -eq 2 ] && [ "$(wc -l <"$T/relstat.err")" -eq 1 ]'
 finish

@@ -1,0 +1,118 @@
+/*
+ * testlib.c - the fixtures of testlib.h that need no relgate library:
+ * the main of a test program, shared memory and children for tests that
+ * hammer shared state from several processes, and relstat on a test's
+ * segment.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testlib.h"
+
+int
+tl_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+TCase *
+tl_tcase(Suite *s, const char *name, SFun setup, SFun teardown, double timeout)
+{
+	TCase *tc = tcase_create(name);
+
+	if (setup != NULL || teardown != NULL)
+		tcase_add_checked_fixture(tc, setup, teardown);
+	if (timeout > 0)
+		tcase_set_timeout(tc, timeout);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
+void *
+tl_shared_map(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	ck_assert(p != MAP_FAILED);
+	memset(p, 0, len);
+	return p;
+}
+
+void
+tl_children(int n, void (*child)(void *arg, int id), void *arg, pid_t *pids)
+{
+	pid_t *own = pids != NULL ? pids : calloc((size_t)n, sizeof(*own));
+
+	ck_assert_ptr_nonnull(own);
+	for (int i = 0; i < n; i++) {
+		own[i] = fork();
+		ck_assert_int_ge(own[i], 0);
+		if (own[i] == 0) {
+			if (child != NULL)
+				child(arg, i);
+			_exit(0);
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		int st;
+
+		ck_assert_int_eq(waitpid(own[i], &st, 0), own[i]);
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		    "child %d ended with status %d", i, st);
+	}
+	if (own != pids)
+		free(own);
+}
+
+pid_t
+tl_dead_pid(void)
+{
+	pid_t pid;
+
+	tl_children(1, NULL, NULL, &pid);
+	return pid;
+}
+
+json_t *
+tl_relstat(const char *segname, const char *flags, char *text, size_t len)
+{
+	const char *top = getenv("top_builddir");
+	char cmd[512];
+	json_error_t jerr;
+	json_t *j = NULL;
+	FILE *p;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd), "%s/tools/relstat -n %s %s",
+	    top ? top : ".", segname, flags);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	n = fread(text, 1, len - 1, p);
+	text[n] = '\0';
+	ck_assert_int_eq(pclose(p), 0);
+	if (strcmp(flags, "-j") == 0) {
+		j = json_loads(text, 0, &jerr);
+		ck_assert_msg(j != NULL, "relstat -j: %s", jerr.text);
+	}
+	return j;
+}
+
+json_int_t
+tl_jint(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+
+	ck_assert_msg(json_is_integer(v), "no %s", k);
+	return json_integer_value(v);
+}
