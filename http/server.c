@@ -1016,8 +1016,9 @@ terminate(struct conn *c)
 
 	b[p->method.off + p->method.len] = '\0';
 	b[p->target.off + p->target.len] = '\0';
-	if (p->has_query)
-		b[p->path.off + p->path.len] = '\0';
+	/* the path ends at the "?", or inside an absolute-form target
+	 * without a path, where the "/" is the second one of "//" */
+	b[p->path.off + p->path.len] = '\0';
 	for (i = 0; i < p->nfields; i++) {
 		b[p->fields[i].name.off + p->fields[i].name.len] = '\0';
 		b[p->fields[i].value.off + p->fields[i].value.len] = '\0';
