@@ -291,6 +291,8 @@ chat_head(struct ing *g, struct httpd_req *req)
 	SHM_STORE(&g->ctx->self->counters.ing_chat_open, g->chats->open);
 	httpd_req_set_data(req, c);
 	httpd_req_set_close_cb(req, chat_close, c);
+	/* a client that leaves while its stream is prepared stops it */
+	httpd_req_end_on_eof(req);
 	return CHAT_BODY_MAX;
 }
 

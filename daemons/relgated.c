@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -29,6 +30,7 @@
 #include "daemons/skeleton.h"
 #include "gate/jwt.h"
 #include "gate/routes.h"
+#include "http/server.h"
 #include "proto/link.h"
 #include "shm/bulkhead.h"
 #include "shm/circuit.h"
@@ -187,6 +189,58 @@ publish_config(struct config *cfg, uint64_t gen)
 	free(text);
 	SHM_STORE(&sv.self->config_gen, gen);
 	return rc;
+}
+
+/*
+ * fit_open_files - every ingress process holds one descriptor per client
+ * connection, http.max_connections of them, plus HTTPD_FD_RESERVE for
+ * everything else.  At start the soft RLIMIT_NOFILE is raised to that
+ * (never past the hard limit) before the children are forked: they
+ * inherit it.  With check_only (relgated -t) nothing changes and the hard
+ * limit is what a start could reach.  When the limit cannot hold them,
+ * one line in buf says so and is returned (each ingress then lowers its
+ * own limit to fit, see httpd_new); NULL when all fit.
+ */
+static const char *
+fit_open_files(const struct config *cfg, int check_only, char *buf, size_t len)
+{
+	unsigned want = (unsigned)cfg->http_max_connections;
+	uint64_t need = httpd_fd_need(want), lim;
+	struct rlimit rl;
+	int raise_failed = 0;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return NULL;
+	if (!check_only && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < need) {
+		struct rlimit up = rl;
+
+		up.rlim_cur =
+		    rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need
+		    ? rl.rlim_max
+		    : need;
+		if (up.rlim_cur > rl.rlim_cur &&
+		    setrlimit(RLIMIT_NOFILE, &up) == 0) {
+			log_info("open files limit raised from %llu to %llu "
+			         "for http.max_connections %u",
+			    (unsigned long long)rl.rlim_cur,
+			    (unsigned long long)up.rlim_cur, want);
+			rl = up;
+		} else if (up.rlim_cur > rl.rlim_cur) {
+			raise_failed = 1;
+		}
+	}
+	lim = check_only ? rl.rlim_max : rl.rlim_cur;
+	if (lim == RLIM_INFINITY || httpd_fd_room(lim) >= want)
+		return NULL;
+	snprintf(buf, len,
+	    "http.max_connections %u needs %llu open files per ingress "
+	    "process, but the %s limit is %llu (ulimit -%s): each ingress "
+	    "process will take at most %u connections",
+	    want, (unsigned long long)need, raise_failed ? "soft" : "hard",
+	    (unsigned long long)lim,
+	    raise_failed ? "Sn; raising it failed" : "Hn", httpd_fd_room(lim));
+	return buf;
 }
 
 static const char *
@@ -700,6 +754,7 @@ main(int argc, char **argv)
 	struct timeval tv = { 0, TICK_MS * 1000 };
 	int opt, test_only = 0;
 	char err[512];
+	const char *fds;
 
 	log_init("relgated", 0);
 	sv.load_flags = CONFIG_FILE_OPTIONAL;
@@ -737,6 +792,9 @@ main(int argc, char **argv)
 			fprintf(stderr, "relgated: %s\n", err);
 			return 1;
 		}
+		fds = fit_open_files(sv.cfg, 1, err, sizeof(err));
+		if (fds != NULL)
+			fprintf(stderr, "relgated: warning: %s\n", fds);
 		printf("relgated: configuration %s is ok\n", sv.config_path);
 		return 0;
 	}
@@ -812,6 +870,9 @@ main(int argc, char **argv)
 	if (tick == NULL || sv.drain == NULL || event_add(tick, &tv) != 0)
 		fatalx("cannot set up timers");
 	plan_children();
+	fds = fit_open_files(sv.cfg, 0, err, sizeof(err));
+	if (fds != NULL)
+		log_warn("%s", fds);
 	shm_publish_ready(&sv.shm);
 	log_info("relgated %s starting %u children (shm %s, state %s, run %s)",
 	    RG_VERSION, sv.nkids, sv.cfg->shm_name, sv.cfg->state_dir,

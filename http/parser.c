@@ -6,6 +6,7 @@
 #include "http/parser.h"
 
 #include <string.h>
+#include <sys/types.h>
 
 enum {
 	ST_REQLINE,
@@ -114,6 +115,7 @@ httpp_init(struct httpp *p, size_t max_head)
 	p->trailer_bytes = 0;
 	p->flags = 0;
 	p->nhost = 0;
+	p->empty_lines = 0;
 }
 
 static struct httpp_span
@@ -122,12 +124,49 @@ span(size_t off, size_t len)
 	return (struct httpp_span) { (uint32_t)off, (uint32_t)len };
 }
 
-/* parse_reqline - method SP origin-form SP HTTP-version. */
+/* scheme_len - length of "http://" or "https://" (any case) at the
+ * start of t[0..n), else 0. */
+static size_t
+scheme_len(const unsigned char *t, size_t n)
+{
+	if (n >= 7 && httpp_ieq((const char *)t, 7, "http://"))
+		return 7;
+	if (n >= 8 && httpp_ieq((const char *)t, 8, "https://"))
+		return 8;
+	return 0;
+}
+
+/*
+ * absolute_path - an absolute-form target (RFC 9112 3.2.2) without its
+ * query, t[0..n): where its path starts, 0 if it has none, -1 if it is
+ * not "http[s]://authority[/path]".  The authority must be non-empty and
+ * carry no userinfo (RFC 9110 4.2.4); it is not used: routing goes by
+ * the path, as for an origin-form target.
+ */
+static ssize_t
+absolute_path(const unsigned char *t, size_t n)
+{
+	size_t a = scheme_len(t, n), i;
+
+	if (a == 0)
+		return -1;
+	for (i = a; i < n && t[i] != '/'; i++) {
+		if (t[i] == '@')
+			return -1;
+	}
+	if (i == a)
+		return -1;
+	return i < n ? (ssize_t)i : 0;
+}
+
+/* parse_reqline - method SP request-target SP HTTP-version; the target
+ * in origin-form or absolute-form. */
 static int
 parse_reqline(struct httpp *p, const char *buf, size_t ls, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)buf + ls;
 	size_t i, t0, j, q;
+	ssize_t a;
 	const unsigned char *v;
 
 	for (i = 0; i < n && httpp_tchar[s[i]]; i++)
@@ -139,7 +178,7 @@ parse_reqline(struct httpp *p, const char *buf, size_t ls, size_t n)
 	t0 = i + 1;
 	for (j = t0; j < n && s[j] != ' '; j++)
 		;
-	if (j >= n || j == t0 || s[t0] != '/')
+	if (j >= n || j == t0)
 		return fail(p, HTTPP_E_BAD_REQUEST);
 	q = j;
 	for (i = t0; i < j; i++) {
@@ -149,11 +188,18 @@ parse_reqline(struct httpp *p, const char *buf, size_t ls, size_t n)
 			q = i;
 	}
 	p->target = span(ls + t0, j - t0);
-	p->path = span(ls + t0, q - t0);
 	if (q < j) {
 		p->has_query = 1;
 		p->query = span(ls + q + 1, j - q - 1);
 	}
+	if (s[t0] == '/')
+		p->path = span(ls + t0, q - t0);
+	else if ((a = absolute_path(s + t0, q - t0)) > 0)
+		p->path = span(ls + t0 + a, q - t0 - a);
+	else if (a == 0) /* no path: "/" (the second slash of "//") */
+		p->path = span(ls + t0 + scheme_len(s + t0, q - t0) - 1, 1);
+	else
+		return fail(p, HTTPP_E_BAD_REQUEST);
 
 	v = s + j + 1;
 	if (n - (j + 1) != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' ||
@@ -377,8 +423,12 @@ httpp_head(struct httpp *p, const char *buf, size_t len)
 		n = end - 2 - ls;
 		p->line = p->scan = end;
 		if (p->state == ST_REQLINE) {
+			/* a few empty lines may precede a request (RFC 9112
+			 * 2.2); a stream of them is not a client */
+			if (n == 0 && ++p->empty_lines > HTTPP_MAX_EMPTY_LINES)
+				return fail(p, HTTPP_E_BAD_REQUEST);
 			if (n == 0)
-				continue; /* empty lines before a request */
+				continue;
 			if ((rc = parse_reqline(p, buf, ls, n)) != HTTPP_AGAIN)
 				return rc;
 			p->state = ST_FIELDS;

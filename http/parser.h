@@ -10,7 +10,10 @@
  * they survive a realloc of it.  Feeding a request byte by byte gives the
  * same result as feeding it whole.
  *
- * What it accepts (RFC 9112, strictly): origin-form targets, HTTP/1.0 and
+ * What it accepts (RFC 9112, strictly): origin-form targets and
+ * absolute-form ones ("http[s]://authority/path?query": the path and
+ * query are those of the URI, "/" when it has no path), at most
+ * HTTPP_MAX_EMPTY_LINES empty lines before the request line, HTTP/1.0 and
  * HTTP/1.1, CR LF line ends, token field names with the colon right after
  * the name, no obs-fold, at most HTTPP_MAX_FIELDS fields, a head of at most
  * max_head bytes.  Request smuggling rules: Content-Length is digits only
@@ -29,8 +32,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HTTPP_MAX_FIELDS     100  /* header fields per request: else 431 */
-#define HTTPP_MAX_CHUNK_LINE 4096 /* chunk-size line incl. extensions */
+#define HTTPP_MAX_FIELDS      100  /* header fields per request: else 431 */
+#define HTTPP_MAX_CHUNK_LINE  4096 /* chunk-size line incl. extensions */
+#define HTTPP_MAX_EMPTY_LINES 8    /* CRLFs before a request line: else 400 */
 
 /* Errors: name, HTTP status. */
 #define HTTPP_ERRORS(X)                                                       \
@@ -78,7 +82,7 @@ struct httpp {
 
 	/* results of httpp_head */
 	struct httpp_span method;
-	struct httpp_span target; /* path [ "?" query ] */
+	struct httpp_span target; /* as sent: origin- or absolute-form */
 	struct httpp_span path;
 	struct httpp_span query; /* without the "?"; len 0 if none */
 	int has_query;
@@ -106,6 +110,7 @@ struct httpp {
 	size_t trailer_bytes;
 	unsigned flags;
 	unsigned nhost;
+	unsigned empty_lines; /* before the request line */
 };
 
 /* httpp_init - reset for a new request; the head may have max_head bytes

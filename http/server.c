@@ -22,13 +22,16 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +49,7 @@
 #define OUTBUF_KEEP        65536 /* output buffers above this are shrunk */
 #define ACCEPT_BATCH       256
 #define ACCEPT_PAUSE_MS    100
+#define ACCEPT_WARN_MS     10000 /* accept trouble is logged this rarely */
 #define DEFAULT_BODY_LIMIT (1024 * 1024)
 
 #define ST_ADD(h, name, n)                                                    \
@@ -79,6 +83,7 @@ struct httpd_req {
 	int streaming;   /* httpd_stream_start done */
 	int body_done;   /* httpp_body returned DONE */
 	int head_method; /* HEAD: no body in answers */
+	int end_on_eof;  /* the client's EOF ends it (httpd_req_end_on_eof) */
 	uint64_t limit;  /* body limit from on_head */
 	size_t consumed; /* bytes of this request when it completes */
 	void (*close_cb)(void *, struct httpd_req *);
@@ -111,6 +116,7 @@ struct conn {
 	unsigned stalled : 1;    /* processing waits for the output to drain */
 	unsigned want_drain : 1; /* a stream write was refused: ENOBUFS */
 	unsigned wblocked : 1;   /* wev is armed: the socket is full */
+	unsigned rdhup : 1;      /* the client's EOF: no more requests */
 	struct sockaddr_storage peer;
 	char peer_str[INET6_ADDRSTRLEN];
 	struct httpd_req req;
@@ -135,8 +141,12 @@ struct httpd {
 	time_t date_sec;
 	char date[48];
 	size_t date_len;
-	char busy[512]; /* the 503 for connections over the limit */
-	size_t busy_len;
+	char busy[512]; /* the 503 for connections over the limit; Date goes
+	                   after its status line, busy_status bytes */
+	size_t busy_len, busy_status;
+	int spare_fd;            /* given up to answer 503 when out of fds */
+	uint64_t accept_warn_ms; /* when accept trouble was last logged */
+	unsigned accept_quiet;   /* failures since, not logged */
 };
 
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
@@ -513,7 +523,7 @@ req_reset(struct conn *c)
 
 	r->id = 0;
 	r->has_head = r->awaiting = r->owned = r->streaming = 0;
-	r->body_done = r->head_method = 0;
+	r->body_done = r->head_method = r->end_on_eof = 0;
 	r->limit = 0;
 	r->consumed = 0;
 	r->close_cb = r->drain_cb = NULL;
@@ -522,11 +532,12 @@ req_reset(struct conn *c)
 	httpp_init(&r->p, c->h->lim.max_head_bytes);
 }
 
-/* close_now_or_linger - the last answer is written. */
+/* close_now_or_linger - the last answer is written.  No lingering after
+ * the client's EOF: there is nothing left to read. */
 static void
 close_now_or_linger(struct conn *c)
 {
-	if (!c->linger || shutdown(c->fd, SHUT_WR) != 0) {
+	if (!c->linger || c->rdhup || shutdown(c->fd, SHUT_WR) != 0) {
 		conn_kill(c);
 		return;
 	}
@@ -617,6 +628,8 @@ rearm(struct conn *c)
 		want = A_OFF;
 		break;
 	}
+	if (c->rdhup)
+		want = A_OFF; /* EOF was read: nothing more will come */
 	if (want == c->armed && want != A_DEADLINE)
 		return;
 	if (want == A_OFF)
@@ -626,8 +639,44 @@ rearm(struct conn *c)
 	c->armed = want;
 }
 
-/* finish - end of every callback of a connection: deadlines, output,
- * freeing, timers. */
+/*
+ * input_ended - the client sent EOF.  That is a half-close (RFC 9112
+ * 9.6: a client may close its sending side and still read the answers)
+ * or a client that is gone, which only a failing write can tell.  So
+ * every request that was complete before the EOF is answered, pipelined
+ * ones too, and then the connection closes.  A request cut short by the
+ * EOF (head or body incomplete), a stream in progress, and a request
+ * marked with httpd_req_end_on_eof end at once (on_close for an owned
+ * request).
+ */
+static void
+input_ended(struct conn *c)
+{
+	switch (c->phase) {
+	case P_IDLE:
+	case P_HEAD:
+		/* buffered requests wait for a kick or for the output */
+		if (c->stalled || c->kicked)
+			break;
+		c->closing = 1;
+		c->phase = P_CLOSING;
+		break;
+	case P_BODY:
+	case P_STREAM:
+		conn_kill(c);
+		break;
+	case P_APP: /* answered later; the rest is read from the buffer */
+		if (c->req.owned && c->req.end_on_eof)
+			conn_kill(c); /* only worth something to a client there */
+		break;
+	case P_CLOSING:
+	case P_LINGER:
+		break;
+	}
+}
+
+/* finish - end of every callback of a connection: deadlines, the
+ * client's EOF, output, freeing, timers. */
 static void
 finish(struct conn *c)
 {
@@ -640,6 +689,8 @@ finish(struct conn *c)
 		ST_ADD(c->h, timeouts, 1);
 		conn_error(c, HTTPD_E_TIMEOUT);
 	}
+	if (c->rdhup && !c->dead)
+		input_ended(c);
 	for (rounds = 0; !c->dead; rounds++) {
 		if (!c->wblocked &&
 		    (out_pending(c) > 0 || c->phase == P_CLOSING))
@@ -718,7 +769,7 @@ header_ok(const struct httpd_header *hd)
 		if (*s == '\r' || *s == '\n')
 			return 0;
 	}
-	/* framing and connection management are the server's */
+	/* framing, connection management and nosniff are the server's */
 	switch (hd->name[0] | 0x20) {
 	case 'c':
 		return !httpp_ieq(
@@ -727,14 +778,17 @@ header_ok(const struct httpd_header *hd)
 	case 't':
 		return !httpp_ieq(
 		    hd->name, strlen(hd->name), "transfer-encoding");
+	case 'x':
+		return !httpp_ieq(
+		    hd->name, strlen(hd->name), "x-content-type-options");
 	}
 	return 1;
 }
 
+/* date_field - "Date: ...\r\n", formatted once per second. */
 static void
-put_date(struct conn *c)
+date_field(struct httpd *h)
 {
-	struct httpd *h = c->h;
 	time_t now = time(NULL);
 
 	if (now != h->date_sec) {
@@ -745,7 +799,13 @@ put_date(struct conn *c)
 		    "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
 		h->date_sec = now;
 	}
-	out_put(c, h->date, h->date_len);
+}
+
+static void
+put_date(struct conn *c)
+{
+	date_field(c->h);
+	out_put(c, c->h->date, c->h->date_len);
 }
 
 enum framing { FR_NONE, FR_LENGTH, FR_CHUNKED };
@@ -767,6 +827,8 @@ put_head(struct conn *c, int status, const struct httpd_header *hdrs,
 	out_put(c, rs, strlen(rs));
 	OUT_LIT(c, "\r\n");
 	put_date(c);
+	/* no MIME sniffing of any answer (errors, JSON, event streams) */
+	OUT_LIT(c, "X-Content-Type-Options: nosniff\r\n");
 	for (i = 0; i < nhdrs; i++) {
 		if (!header_ok(&hdrs[i])) {
 			log_warn("httpd: dropped response header \"%s\"",
@@ -1016,8 +1078,9 @@ terminate(struct conn *c)
 
 	b[p->method.off + p->method.len] = '\0';
 	b[p->target.off + p->target.len] = '\0';
-	if (p->has_query)
-		b[p->path.off + p->path.len] = '\0';
+	/* the path ends at the "?", or inside an absolute-form target
+	 * without a path, where the "/" is the second one of "//" */
+	b[p->path.off + p->path.len] = '\0';
 	for (i = 0; i < p->nfields; i++) {
 		b[p->fields[i].name.off + p->fields[i].name.len] = '\0';
 		b[p->fields[i].value.off + p->fields[i].value.len] = '\0';
@@ -1038,6 +1101,12 @@ start_request(struct conn *c)
 	r->has_head = 1;
 	r->awaiting = r->owned = 1;
 	r->head_method = strcmp(c->in + c->rpos + p->method.off, "HEAD") == 0;
+	if (r->head_method) {
+		/* the application answers it as a GET; the body is ours to
+		 * leave out */
+		memcpy(c->in + c->rpos + p->method.off, "GET", 4);
+		p->method.len = 3;
+	}
 	ST_ADD(h, requests, 1);
 	if (h->ops->on_head != NULL) {
 		c->in_cb++;
@@ -1179,7 +1248,9 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 			ST_ADD(c->h, bytes_in, n);
 			c->in_len += (size_t)n;
 			conn_process(c);
-		} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		} else if (n == 0) {
+			c->rdhup = 1; /* see input_ended */
+		} else if (errno != EAGAIN && errno != EINTR) {
 			conn_kill(c); /* client gone */
 		}
 	}
@@ -1251,8 +1322,85 @@ pause_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (h->spare_fd < 0)
+		h->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (!h->draining)
 		event_add(h->lev, NULL);
+}
+
+/*
+ * refuse - answer a connection that will not be served: the 503
+ * overloaded (classified like every error: code header, JSON body),
+ * written once without blocking.  What the client already sent is read
+ * and dropped first, so that the close sends a FIN and not a reset that
+ * could destroy the answer before the client reads it.
+ */
+static void
+refuse(struct httpd *h, int fd)
+{
+	struct iovec iov[3];
+	struct msghdr mh;
+	char junk[4096];
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		if (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) <= 0)
+			break;
+	}
+	date_field(h);
+	iov[0] = (struct iovec) { h->busy, h->busy_status };
+	iov[1] = (struct iovec) { h->date, h->date_len };
+	iov[2] = (struct iovec) { h->busy + h->busy_status,
+		h->busy_len - h->busy_status };
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = iov;
+	mh.msg_iovlen = 3;
+	(void)sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)shutdown(fd, SHUT_WR);
+	close(fd);
+}
+
+/* refuse_with_spare - out of descriptors (accept fails with EMFILE
+ * even when nothing waits): give up the spare one to take a waiting
+ * connection off the backlog and answer it 503.  1: one was answered;
+ * -1: none was waiting; 0: no spare, or accept failed again. */
+static int
+refuse_with_spare(struct httpd *h)
+{
+	int fd, err;
+
+	if (h->spare_fd < 0)
+		return 0;
+	close(h->spare_fd);
+	fd = accept4(h->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	err = errno;
+	if (fd >= 0) {
+		ST_ADD(h, refused_no_fds, 1);
+		refuse(h, fd);
+	}
+	h->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
+		return 1;
+	return err == EAGAIN || err == EWOULDBLOCK ? -1 : 0;
+}
+
+/* accept_trouble - log an accept failure at most once per ACCEPT_WARN_MS,
+ * with the count of those not logged since. */
+static void
+accept_trouble(struct httpd *h, int err, const char *then)
+{
+	uint64_t now = mono_ms();
+
+	if (h->accept_warn_ms != 0 &&
+	    now - h->accept_warn_ms < ACCEPT_WARN_MS) {
+		h->accept_quiet++;
+		return;
+	}
+	log_warn("httpd: accept: %s (%u more since the last report, %u "
+	         "connections open); %s",
+	    strerror(err), h->accept_quiet, h->nconns, then);
+	h->accept_warn_ms = now;
+	h->accept_quiet = 0;
 }
 
 static void
@@ -1269,19 +1417,29 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
+			int err = errno, rc = 0;
+
+			if (err == EAGAIN || err == EWOULDBLOCK)
 				return;
-			if (errno == EINTR || errno == ECONNABORTED ||
-			    errno == EPROTO)
+			if (err == EINTR || err == ECONNABORTED ||
+			    err == EPROTO)
 				continue;
+			if (err == EMFILE || err == ENFILE)
+				rc = refuse_with_spare(h);
+			if (rc < 0)
+				return; /* the backlog is empty */
 			ST_ADD(h, accept_errors, 1);
-			if (errno == EMFILE || errno == ENFILE ||
-			    errno == ENOBUFS || errno == ENOMEM) {
+			if (rc > 0) {
+				accept_trouble(
+				    h, err, "answering 503 overloaded");
+				continue;
+			}
+			if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
+			    err == ENOMEM) {
 				struct timeval tv = { 0,
 					ACCEPT_PAUSE_MS * 1000 };
 
-				log_warn("httpd: accept: %s; pausing",
-				    strerror(errno));
+				accept_trouble(h, err, "pausing accepts");
 				event_del(h->lev);
 				event_add(h->pause_ev, &tv);
 			}
@@ -1289,9 +1447,7 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
 		}
 		if (h->nconns >= h->lim.max_connections || h->draining) {
 			ST_ADD(h, over_max_connections, 1);
-			(void)send(fd, h->busy, h->busy_len,
-			    MSG_NOSIGNAL | MSG_DONTWAIT);
-			close(fd);
+			refuse(h, fd);
 			continue;
 		}
 		if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)
@@ -1299,6 +1455,47 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
 			    fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		conn_new(h, fd, &ss);
 	}
+}
+
+/* --- open files ------------------------------------------------------- */
+
+uint64_t
+httpd_fd_need(unsigned max_connections)
+{
+	return (uint64_t)max_connections + HTTPD_FD_RESERVE;
+}
+
+unsigned
+httpd_fd_room(uint64_t nofile)
+{
+	uint64_t reserve = HTTPD_FD_RESERVE;
+
+	if (reserve > nofile / 2)
+		reserve = nofile / 2;
+	if (nofile - reserve > UINT32_MAX)
+		return UINT32_MAX;
+	return (unsigned)(nofile - reserve);
+}
+
+/* fit_fds - lower max_connections to what the soft RLIMIT_NOFILE leaves
+ * room for. */
+static void
+fit_fds(struct httpd_limits *lim)
+{
+	struct rlimit rl;
+	unsigned room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return;
+	room = httpd_fd_room((uint64_t)rl.rlim_cur);
+	if (room >= lim->max_connections)
+		return;
+	log_warn("httpd: max_connections %u lowered to %u: the open files "
+	         "limit is %llu (hard %llu), %llu needed",
+	    lim->max_connections, room, (unsigned long long)rl.rlim_cur,
+	    (unsigned long long)rl.rlim_max,
+	    (unsigned long long)httpd_fd_need(lim->max_connections));
+	lim->max_connections = room > 0 ? room : 1;
 }
 
 /* --- the server ------------------------------------------------------- */
@@ -1337,11 +1534,13 @@ httpd_new(struct event_base *base, int listen_fd, const struct httpd_ops *ops,
 		h->lim.max_connections = 16384;
 	if (h->lim.max_connections > SLOT_MASK)
 		h->lim.max_connections = SLOT_MASK;
+	fit_fds(&h->lim);
 	if (h->lim.max_output_bytes == 0)
 		h->lim.max_output_bytes = 1024 * 1024;
 	if (h->lim.error_code_header == NULL)
 		h->lim.error_code_header = "x-sendcat-error-code";
 	h->st = &h->own;
+	h->own.max_connections = h->lim.max_connections;
 	h->tv_fresh = common_tv(base, h->lim.head_timeout_ms);
 	h->tv_ka = common_tv(base, h->lim.keepalive_timeout_ms);
 	h->tv_write = common_tv(base, h->lim.write_timeout_ms);
@@ -1351,14 +1550,17 @@ httpd_new(struct event_base *base, int listen_fd, const struct httpd_ops *ops,
 	for (i = 0; i < h->nslots; i++)
 		h->free_slots[i] = h->nslots - 1 - i;
 	h->nfree = h->nslots;
+	h->busy_status = sizeof("HTTP/1.1 503 Service Unavailable\r\n") - 1;
 	h->busy_len = (size_t)snprintf(h->busy, sizeof(h->busy),
 	    "HTTP/1.1 503 Service Unavailable\r\n"
+	    "X-Content-Type-Options: nosniff\r\n"
 	    "Content-Type: application/json\r\n%s: overloaded\r\n"
 	    "Retry-After: 1\r\nContent-Length: %zu\r\n"
 	    "Connection: close\r\n\r\n%s",
 	    h->lim.error_code_header, sizeof(busy_body) - 1, busy_body);
 	if (h->busy_len >= sizeof(h->busy))
-		h->busy_len = 0;
+		h->busy_len = h->busy_status = 0;
+	h->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	h->lev =
 	    event_new(base, listen_fd, EV_READ | EV_PERSIST, accept_cb, h);
 	h->pause_ev = evtimer_new(base, pause_cb, h);
@@ -1369,6 +1571,8 @@ httpd_new(struct event_base *base, int listen_fd, const struct httpd_ops *ops,
 			event_free(h->lev);
 		if (h->pause_ev != NULL)
 			event_free(h->pause_ev);
+		if (h->spare_fd >= 0)
+			close(h->spare_fd);
 		free(h->slots);
 		free(h->free_slots);
 		free(h);
@@ -1381,6 +1585,8 @@ void
 httpd_set_stats(struct httpd *h, struct httpd_stats *st)
 {
 	h->st = st != NULL ? st : &h->own;
+	__atomic_store_n(&h->st->max_connections,
+	    (uint64_t)h->lim.max_connections, __ATOMIC_RELAXED);
 }
 
 unsigned
@@ -1423,6 +1629,8 @@ httpd_free(struct httpd *h)
 	}
 	event_free(h->lev);
 	event_free(h->pause_ev);
+	if (h->spare_fd >= 0)
+		close(h->spare_fd);
 	free(h->slots);
 	free(h->free_slots);
 	free(h);
@@ -1456,6 +1664,12 @@ httpd_req_set_close_cb(struct httpd_req *r,
 {
 	r->close_cb = cb;
 	r->close_arg = cbarg;
+}
+
+void
+httpd_req_end_on_eof(struct httpd_req *r)
+{
+	r->end_on_eof = 1;
 }
 
 void
@@ -1496,6 +1710,12 @@ const char *
 httpd_req_method(const struct httpd_req *r)
 {
 	return view(r, r->p.method);
+}
+
+int
+httpd_req_is_head(const struct httpd_req *r)
+{
+	return r->has_head && r->head_method;
 }
 
 const char *

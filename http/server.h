@@ -1,10 +1,12 @@
 /*
  * server - relgate's small, strict HTTP/1.1 server on raw libevent.
  *
- * Owns the client connections of one listening socket: accepting them,
- * reading and parsing requests (http/parser.h), timeouts, keep-alive and
- * pipelining (one request at a time per connection, responses in order),
- * writing responses and SSE-style streams, lingering close after errors.
+ * Owns the client connections of one listening socket: accepting them
+ * (within the open-files limit, 503 beyond it), reading and parsing
+ * requests (http/parser.h), timeouts, keep-alive, pipelining (one
+ * request at a time per connection, responses in order) and half-closed
+ * clients, writing responses (nosniff, HEAD without a body) and
+ * SSE-style streams, lingering close after errors.
  * The application sees requests through struct httpd_ops and answers
  * through httpd_respond / httpd_stream_*; every error the server detects
  * goes through ops->on_error so that the application gives it its
@@ -55,7 +57,10 @@ enum httpd_err {
 	X(accepted, "client connections accepted")                            \
 	X(closed, "client connections closed")                                \
 	X(open, "gauge: client connections open now")                         \
+	X(max_connections,                                                    \
+	    "gauge: connection limit in force (fitted to RLIMIT_NOFILE)")     \
 	X(over_max_connections, "connections refused: max_connections")       \
+	X(refused_no_fds, "connections refused: no descriptor left (EMFILE)") \
 	X(accept_errors, "accept() failures other than EAGAIN")               \
 	X(requests, "request heads parsed")                                   \
 	X(responses_2xx, "responses 200-299")                                 \
@@ -88,7 +93,8 @@ struct httpd_limits {
 	unsigned keepalive_timeout_ms; /* idle between requests [65000] */
 	unsigned write_timeout_ms;     /* no write progress [30000] */
 	unsigned linger_ms;            /* discard input before close [2000] */
-	unsigned max_connections;      /* open connections [16384] */
+	unsigned max_connections;      /* open connections [16384]; lowered to
+	                                  what RLIMIT_NOFILE leaves room for */
 	size_t max_output_bytes; /* output queue per connection [1 MiB] */
 	const char
 	    *error_code_header; /* fallback bodies ["x-sendcat-error-code"] */
@@ -116,8 +122,11 @@ struct httpd_header {
  *   callback, or the fallback JSON answer is sent.  The connection is
  *   closed afterwards.  NULL: fallback only.
  * on_close: a request the application owns (on_head was called) ended
- *   without its answer: client gone, timeout, write error, error with the
- *   fallback answer, httpd_free.  req must not be used after it returns.
+ *   without its answer: client gone (a reset, a write error, or EOF
+ *   before its body was complete or during its stream), timeout, error
+ *   with the fallback answer, httpd_free.  EOF after a complete request
+ *   is a half-close: the request is still answered.  req must not be
+ *   used after it returns.
  *   Overridden per request by httpd_req_set_close_cb.  NULL: ignored.
  */
 struct httpd_ops {
@@ -136,11 +145,27 @@ struct httpd_ops {
 int httpd_listen(
     const char *hostport, int reuseport, char *err, size_t errlen);
 
+/*
+ * Open files.  Every connection is a descriptor; HTTPD_FD_RESERVE more
+ * are kept for everything else of the process (listener, event loop,
+ * messaging, store, outbound calls, and one spare that lets the server
+ * answer 503 when the process runs out).  httpd_fd_need is what a
+ * process serving max_connections wants as RLIMIT_NOFILE; httpd_fd_room
+ * the connections an open-files limit leaves room for (never more than
+ * half of it goes to the reserve).
+ */
+#define HTTPD_FD_RESERVE 256
+uint64_t httpd_fd_need(unsigned max_connections);
+unsigned httpd_fd_room(uint64_t nofile);
+
 /* httpd_new - serve listen_fd (which stays the caller's) on base.  ops
- * must outlive the server; lim is copied (NULL: all defaults). */
+ * must outlive the server; lim is copied (NULL: all defaults), and its
+ * max_connections is lowered to httpd_fd_room(soft RLIMIT_NOFILE) with a
+ * warning if it does not fit (the caller raises the limit beforehand). */
 struct httpd *httpd_new(struct event_base *base, int listen_fd,
     const struct httpd_ops *ops, void *arg, const struct httpd_limits *lim);
-/* httpd_set_stats - count into st (may be NULL: internal storage). */
+/* httpd_set_stats - count into st (may be NULL: internal storage); sets
+ * its max_connections gauge. */
 void httpd_set_stats(struct httpd *h, struct httpd_stats *st);
 /* httpd_drain - stop accepting, close idle connections, and close every
  * other one after its current answer.  httpd_nconns tells when done. */
@@ -163,6 +188,11 @@ uint64_t httpd_req_id(const struct httpd_req *req);
 struct httpd_req *httpd_req_lookup(struct httpd *h, uint64_t id);
 void httpd_req_set_close_cb(struct httpd_req *req,
     void (*cb)(void *cbarg, struct httpd_req *req), void *cbarg);
+/* httpd_req_end_on_eof - the client's EOF ends this request at once
+ * (on_close), even before its answer: for work that is only worth doing
+ * for a client still there (a chat stream).  Without it a complete
+ * request is answered after a half-close (RFC 9112 9.6). */
+void httpd_req_end_on_eof(struct httpd_req *req);
 /* drain cb: the output queue of a streaming request became empty */
 void httpd_req_set_drain_cb(struct httpd_req *req,
     void (*cb)(void *cbarg, struct httpd_req *req), void *cbarg);
@@ -171,8 +201,11 @@ void *httpd_req_data(const struct httpd_req *req);
 struct httpd *httpd_req_server(const struct httpd_req *req);
 
 /* Accessors: NUL-terminated views into the connection buffer, valid while
- * the request is owned. */
+ * the request is owned.  A HEAD request is presented as "GET" (RFC 9110
+ * 9.3.2: the same answer without its body, which the server leaves out);
+ * httpd_req_is_head tells it apart. */
 const char *httpd_req_method(const struct httpd_req *req);
+int httpd_req_is_head(const struct httpd_req *req);
 const char *httpd_req_path(const struct httpd_req *req);  /* no query */
 const char *httpd_req_query(const struct httpd_req *req); /* NULL: none */
 /* first field called name, case-insensitive; NULL if none */

@@ -344,8 +344,8 @@ START_TEST(errors_request_line)
 	expect_err("GET / HTTP/2.0\r\nHost: h\r\n\r\n", HTTPP_E_VERSION);
 	expect_err("GET / HTTP/0.9\r\nHost: h\r\n\r\n", HTTPP_E_VERSION);
 	expect_err("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", HTTPP_E_BAD_REQUEST);
-	expect_err(
-	    "GET http://a/ HTTP/1.1\r\nHost: h\r\n\r\n", HTTPP_E_BAD_REQUEST);
+	expect_err("GET * HTTP/1.1\r\nHost: h\r\n\r\n", HTTPP_E_BAD_REQUEST);
+	expect_err("GET a/b HTTP/1.1\r\nHost: h\r\n\r\n", HTTPP_E_BAD_REQUEST);
 	expect_err(
 	    "GET /a#f HTTP/1.1\r\nHost: h\r\n\r\n", HTTPP_E_BAD_REQUEST);
 	expect_err(
@@ -355,6 +355,74 @@ START_TEST(errors_request_line)
 	/* missing CR */
 	expect_err("GET / HTTP/1.1\nHost: h\r\n\r\n", HTTPP_E_BAD_REQUEST);
 	expect_err("\nGET / HTTP/1.1\r\nHost: h\r\n\r\n", HTTPP_E_BAD_REQUEST);
+}
+END_TEST
+
+START_TEST(absolute_form)
+{
+	struct result r;
+
+	/* RFC 9112 3.2.2: routed by the URI's path and query */
+	parse("GET http://gw.example/api/chat/health?x=1 HTTP/1.1\r\n"
+	      "Host: gw.example\r\n\r\n",
+	    8192, 0, &r);
+	ck_assert_int_eq(r.rc, HTTPP_DONE);
+	ck_assert_str_eq(r.path, "/api/chat/health");
+	ck_assert_int_eq(r.has_query, 1);
+	ck_assert_str_eq(r.query, "x=1");
+	parse("GET HTTPS://[::1]:8443/a/b HTTP/1.1\r\nHost: h\r\n\r\n", 8192,
+	    0, &r);
+	ck_assert_int_eq(r.rc, HTTPP_DONE);
+	ck_assert_str_eq(r.path, "/a/b");
+	ck_assert_int_eq(r.has_query, 0);
+	/* no path: "/" */
+	parse("GET http://h HTTP/1.1\r\nHost: h\r\n\r\n", 8192, 0, &r);
+	ck_assert_int_eq(r.rc, HTTPP_DONE);
+	ck_assert_str_eq(r.path, "/");
+	ck_assert_int_eq(r.has_query, 0);
+	parse("GET http://h?q=/x HTTP/1.1\r\nHost: h\r\n\r\n", 8192, 0, &r);
+	ck_assert_int_eq(r.rc, HTTPP_DONE);
+	ck_assert_str_eq(r.path, "/");
+	ck_assert_str_eq(r.query, "q=/x");
+	/* not http(s), no authority, userinfo */
+	expect_err(
+	    "GET ftp://h/a HTTP/1.1\r\nHost: h\r\n\r\n", HTTPP_E_BAD_REQUEST);
+	expect_err(
+	    "GET http:/h/a HTTP/1.1\r\nHost: h\r\n\r\n", HTTPP_E_BAD_REQUEST);
+	expect_err(
+	    "GET http:///a HTTP/1.1\r\nHost: h\r\n\r\n", HTTPP_E_BAD_REQUEST);
+	expect_err("GET http://u:p@h/a HTTP/1.1\r\nHost: h\r\n\r\n",
+	    HTTPP_E_BAD_REQUEST);
+	expect_err(
+	    "GET http:// HTTP/1.1\r\nHost: h\r\n\r\n", HTTPP_E_BAD_REQUEST);
+}
+END_TEST
+
+START_TEST(leading_empty_lines)
+{
+	static char req[40100];
+	struct result r;
+	size_t n = 0;
+	int i;
+
+	/* up to HTTPP_MAX_EMPTY_LINES are ignored */
+	for (i = 0; i < HTTPP_MAX_EMPTY_LINES; i++)
+		n += (size_t)snprintf(req + n, sizeof(req) - n, "\r\n");
+	strcpy(req + n, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
+	parse(req, 8192, 0, &r);
+	ck_assert_int_eq(r.rc, HTTPP_DONE);
+	ck_assert_str_eq(r.path, "/x");
+	/* one more is a bad request */
+	memmove(req + 2, req, strlen(req) + 1);
+	memcpy(req, "\r\n", 2);
+	expect_err(req, HTTPP_E_BAD_REQUEST);
+	/* 20,000 of them: 400, not 414, long before the head limit */
+	for (n = 0, i = 0; i < 20000; i++, n += 2)
+		memcpy(req + n, "\r\n", 2);
+	strcpy(req + n, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+	parse(req, 16384, 0, &r);
+	ck_assert_int_eq(r.rc, HTTPP_ERROR);
+	ck_assert_int_eq(r.err, HTTPP_E_BAD_REQUEST);
 }
 END_TEST
 
@@ -578,6 +646,8 @@ parser_suite(void)
 	tcase_add_test(tc, incremental);
 	tcase_add_test(tc, connection_rules);
 	tcase_add_test(tc, errors_request_line);
+	tcase_add_test(tc, absolute_form);
+	tcase_add_test(tc, leading_empty_lines);
 	tcase_add_test(tc, errors_fields);
 	tcase_add_test(tc, errors_framing);
 	tcase_add_test(tc, errors_limits);

@@ -3,17 +3,24 @@
  * own event_base, driven by non-blocking client sockets on the same loop:
  * answers, keep-alive, pipelining, early answers, 413 (Content-Length and
  * chunked), 431, 400, 408, async answers, a client leaving before its
- * async answer, SSE-style streams, Expect: 100-continue, HEAD, HTTP/1.0,
- * idle timeout and max_connections.  Every wait is bounded by WAIT_MS.
+ * async answer, a client that half-closes after (pipelined) requests,
+ * SSE-style streams, Expect: 100-continue, HEAD (answered as GET without
+ * a body), absolute-form targets, nosniff on every answer, a flood of
+ * empty lines, HTTP/1.0, idle timeout, max_connections, and running out
+ * of descriptors (the limit fitted to RLIMIT_NOFILE, 503 with the spare
+ * descriptor, the warning rate-limited).  Every wait is bounded by
+ * WAIT_MS.
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -129,6 +136,8 @@ on_head(void *arg, struct httpd_req *r)
 	struct app *a = arg;
 
 	a->n_head++;
+	if (strcmp(httpd_req_path(r), "/async-eof") == 0)
+		httpd_req_end_on_eof(r);
 	if (strcmp(httpd_req_path(r), "/early") == 0) {
 		ck_assert_int_eq(httpd_respond(r, 404, NULL, 0, "nope", 4), 0);
 		return -1;
@@ -147,7 +156,7 @@ on_request(void *arg, struct httpd_req *r)
 	int n;
 
 	a->n_request++;
-	if (strcmp(path, "/async") == 0) {
+	if (strcmp(path, "/async") == 0 || strcmp(path, "/async-eof") == 0) {
 		struct timeval tv = { 0, 50000 };
 
 		a->pending_id = httpd_req_id(r);
@@ -200,6 +209,14 @@ on_request(void *arg, struct httpd_req *r)
 		ck_assert_int_eq(httpd_respond(r, 204, NULL, 0, NULL, 0), 0);
 		return;
 	}
+	if (strcmp(path, "/sniff") == 0) {
+		static const struct httpd_header hd[] = {
+			{ "X-Content-Type-Options", "sniff-me" },
+		};
+
+		ck_assert_int_eq(httpd_respond(r, 200, hd, 1, "s", 1), 0);
+		return;
+	}
 	body = httpd_req_body(r, &blen);
 	n = snprintf(out, sizeof(out), "ok:%s:%s:%s:%.*s", httpd_req_method(r),
 	    path, httpd_req_query(r) ? httpd_req_query(r) : "-", (int)blen,
@@ -212,10 +229,11 @@ on_request(void *arg, struct httpd_req *r)
 			    httpd_req_header(r, "user-agent")
 			        ? httpd_req_header(r, "user-agent")
 			        : "none" },
+			{ "X-Head", httpd_req_is_head(r) ? "1" : "0" },
 		};
 
 		ck_assert_int_eq(
-		    httpd_respond(r, 200, hd, 3, out, (size_t)n), 0);
+		    httpd_respond(r, 200, hd, 4, out, (size_t)n), 0);
 	}
 	/* answered: no second answer */
 	ck_assert_int_eq(httpd_respond(r, 200, NULL, 0, NULL, 0), -1);
@@ -351,6 +369,17 @@ client_close(struct client *c)
 	event_del(c->ev);
 	close(c->fd);
 	c->fd = -1;
+}
+
+/* client_reset - leave with a reset (SO_LINGER 0), not a FIN */
+static void
+client_reset(struct client *c)
+{
+	struct linger lg = { 1, 0 };
+
+	ck_assert_int_eq(
+	    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	client_close(c);
 }
 
 static void
@@ -547,6 +576,8 @@ START_TEST(answer_200)
 	ck_assert_ptr_nonnull(strstr(r.head, "\r\nDate: "));
 	ck_assert_ptr_nonnull(strstr(r.head, "\r\nX-Peer: 127.0.0.1\r\n"));
 	ck_assert_ptr_nonnull(strstr(r.head, "\r\nX-UA: check\r\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(r.head, "\r\nX-Content-Type-Options: nosniff\r\n"));
 	ck_assert_ptr_null(strstr(r.head, "Connection:"));
 	ck_assert_int_eq(c->eof, 0);
 	ck_assert_uint_eq(A.st.requests, 1);
@@ -614,6 +645,17 @@ START_TEST(early_answer)
 	client_puts(c, "GET /after HTTP/1.1\r\nHost: t\r\n\r\n");
 	get_resp(c, &off, &r);
 	ck_assert(body_is(&r, "ok:GET:/after:-:"));
+	/* pipelined early answers, in order */
+	client_puts(c,
+	    "GET /early HTTP/1.1\r\nHost: t\r\n\r\n"
+	    "GET /early HTTP/1.1\r\nHost: t\r\n\r\n"
+	    "GET /after2 HTTP/1.1\r\nHost: t\r\n\r\n");
+	get_resp(c, &off, &r);
+	ck_assert_int_eq(r.status, 404);
+	get_resp(c, &off, &r);
+	ck_assert_int_eq(r.status, 404);
+	get_resp(c, &off, &r);
+	ck_assert(body_is(&r, "ok:GET:/after2:-:"));
 	/* body announced but not sent: answer, then close */
 	client_puts(c,
 	    "POST /early HTTP/1.1\r\nHost: t\r\n"
@@ -622,7 +664,7 @@ START_TEST(early_answer)
 	ck_assert_int_eq(r.status, 404);
 	ck_assert_ptr_nonnull(strstr(r.head, "Connection: close"));
 	ck_assert(run_until(is_eof, c));
-	ck_assert_int_eq(A.n_request, 1);
+	ck_assert_int_eq(A.n_request, 2);
 	ck_assert_int_eq(A.n_close, 0);
 	client_free(c);
 	app_stop();
@@ -688,6 +730,8 @@ START_TEST(too_large_by_chunks)
 	    "\r\nx-sendcat-error-code: "
 	    "payload_too_large\r\n"));
 	ck_assert_ptr_nonnull(strstr(r.head, "application/json"));
+	ck_assert_ptr_nonnull(
+	    strstr(r.head, "\r\nX-Content-Type-Options: nosniff\r\n"));
 	ck_assert_ptr_nonnull(
 	    strstr(r.body, "\"code\":\"payload_too_large\""));
 	ck_assert(run_until(is_eof, c));
@@ -834,7 +878,9 @@ START_TEST(disconnect_before_async)
 	c = client_new();
 	client_puts(c, "GET /async HTTP/1.1\r\nHost: t\r\n\r\n");
 	ck_assert(run_until(int_ge1, &A.n_request));
-	client_close(c);
+	/* a reset: the client is gone for sure (a FIN may be a half-close,
+	 * see half_close) */
+	client_reset(c);
 	ck_assert(run_until(int_ge1, &A.n_close));
 	/* the timer fires later: the id no longer resolves */
 	ck_assert(run_until(int_ge1, &A.late_dead));
@@ -843,6 +889,83 @@ START_TEST(disconnect_before_async)
 	ck_assert_uint_eq(A.st.client_aborts, 1);
 	ck_assert_uint_eq(A.st.open, 0);
 	client_free(c);
+	app_stop();
+}
+END_TEST
+
+START_TEST(half_close)
+{
+	struct client *c;
+	struct resp r;
+	size_t off = 0, n = 0;
+	char req[4096], want[64];
+	int i;
+
+	app_start(NULL);
+	/* one request, then shutdown(SHUT_WR): answered (later), closed */
+	c = client_new();
+	client_puts(c, "GET /async HTTP/1.1\r\nHost: t\r\n\r\n");
+	ck_assert_int_eq(shutdown(c->fd, SHUT_WR), 0);
+	get_resp(c, &off, &r);
+	ck_assert(body_is(&r, "late"));
+	ck_assert(run_until(is_eof, c));
+	ck_assert_uint_eq(c->len, off);
+	client_free(c);
+
+	/* 20 pipelined, every other one answered later: all 20, in order */
+	c = client_new();
+	off = 0;
+	for (i = 0; i < 20; i++) {
+		if (i % 2 == 0)
+			n += (size_t)snprintf(req + n, sizeof(req) - n,
+			    "GET /async HTTP/1.1\r\nHost: t\r\n\r\n");
+		else
+			n += (size_t)snprintf(req + n, sizeof(req) - n,
+			    "GET /p%d HTTP/1.1\r\nHost: t\r\n\r\n", i);
+	}
+	client_send(c, req, n);
+	ck_assert_int_eq(shutdown(c->fd, SHUT_WR), 0);
+	for (i = 0; i < 20; i++) {
+		get_resp(c, &off, &r);
+		snprintf(want, sizeof(want), "ok:GET:/p%d:-:", i);
+		ck_assert_msg(body_is(&r, i % 2 == 0 ? "late" : want),
+		    "response %d: %s", i, r.body);
+	}
+	ck_assert(run_until(is_eof, c));
+	ck_assert_uint_eq(c->len, off);
+	ck_assert_int_eq(A.late_done, 11);
+	ck_assert_int_eq(A.n_close, 0);
+	ck_assert_uint_eq(A.st.client_aborts, 0);
+	client_free(c);
+
+	/* cut short by the EOF: a partial head is dropped without an
+	 * answer, a partial body ends its request (on_close) */
+	c = client_new();
+	client_puts(c, "GET /x HTTP/1.1\r\nHo");
+	ck_assert_int_eq(shutdown(c->fd, SHUT_WR), 0);
+	ck_assert(run_until(is_eof, c));
+	ck_assert_uint_eq(c->len, 0);
+	client_free(c);
+	c = client_new();
+	client_puts(c,
+	    "POST /sum HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n"
+	    "\r\nabc");
+	ck_assert_int_eq(shutdown(c->fd, SHUT_WR), 0);
+	ck_assert(run_until(is_eof, c));
+	ck_assert_uint_eq(c->len, 0);
+	ck_assert_int_eq(A.n_close, 1);
+	ck_assert_uint_eq(A.st.client_aborts, 1);
+	client_free(c);
+
+	/* a request marked end_on_eof: the EOF ends it at once, unanswered */
+	c = client_new();
+	client_puts(c, "GET /async-eof HTTP/1.1\r\nHost: t\r\n\r\n");
+	ck_assert_int_eq(shutdown(c->fd, SHUT_WR), 0);
+	ck_assert(run_until(is_eof, c));
+	ck_assert_uint_eq(c->len, 0);
+	ck_assert_int_eq(A.n_close, 2);
+	client_free(c);
+	ck_assert_uint_eq(A.st.open, 0);
 	app_stop();
 }
 END_TEST
@@ -916,12 +1039,14 @@ START_TEST(protocol_details)
 	get_resp(c, &off, &r);
 	ck_assert_int_eq(r.status, 204);
 	ck_assert_ptr_null(strstr(r.head, "Content-Length"));
-	/* HEAD: Content-Length, no body: the next response follows at once */
+	/* HEAD: the application answers a GET (it sees "GET"), the answer
+	 * keeps that GET's Content-Length and loses its body: the next
+	 * response follows at once */
 	client_puts(c,
 	    "HEAD /h HTTP/1.1\r\nHost: t\r\n\r\n"
 	    "GET /g HTTP/1.1\r\nHost: t\r\n\r\n");
 	{
-		const char *nx;
+		char *nx;
 
 		uint64_t end = mono_ms() + WAIT_MS;
 
@@ -930,12 +1055,36 @@ START_TEST(protocol_details)
 			ck_assert(mono_ms() < end);
 			event_base_loop(A.base, EVLOOP_ONCE);
 		}
-		ck_assert(strncmp(c->buf + off, "HTTP/1.1 200", 12) == 0);
-		ck_assert_ptr_nonnull(
-		    strstr(c->buf + off, "Content-Length: 12\r\n"));
+		c->buf[c->len] = '\0';
 		nx = strstr(c->buf + off, "\r\n\r\n");
+		ck_assert_ptr_nonnull(nx);
+		*nx = '\0'; /* the HEAD answer's head alone */
+		ck_assert(strncmp(c->buf + off, "HTTP/1.1 200", 12) == 0);
+		/* strlen("ok:GET:/h:-:") */
+		ck_assert_ptr_nonnull(
+		    strstr(c->buf + off, "\r\nContent-Length: 12"));
+		ck_assert_ptr_nonnull(strstr(c->buf + off, "\r\nX-Head: 1"));
 		ck_assert(strncmp(nx + 4, "HTTP/1.1 200", 12) == 0);
+		ck_assert_ptr_nonnull(strstr(nx + 4, "\r\nX-Head: 0\r\n"));
+		off = c->len;
 	}
+	/* absolute-form targets are routed by their path and query */
+	client_puts(
+	    c, "GET http://t:8080/abs/x?q=1 HTTP/1.1\r\nHost: t\r\n\r\n");
+	get_resp(c, &off, &r);
+	ck_assert_msg(body_is(&r, "ok:GET:/abs/x:q=1:"), "%s", r.body);
+	client_puts(c, "GET HTTPS://t HTTP/1.1\r\nHost: t\r\n\r\n");
+	get_resp(c, &off, &r);
+	ck_assert_msg(body_is(&r, "ok:GET:/:-:"), "%s", r.body);
+	/* the application cannot take nosniff away */
+	client_puts(c, "GET /sniff HTTP/1.1\r\nHost: t\r\n\r\n");
+	get_resp(c, &off, &r);
+	ck_assert_ptr_nonnull(
+	    strstr(r.head, "\r\nX-Content-Type-Options: nosniff\r\n"));
+	ck_assert_ptr_null(strstr(r.head, "sniff-me"));
+	client_puts(c, "GET ftp://t/ HTTP/1.1\r\nHost: t\r\n\r\n");
+	get_resp(c, &off, &r);
+	ck_assert_int_eq(r.status, 400);
 	client_free(c);
 
 	/* HTTP/1.0 keep-alive and plain */
@@ -992,7 +1141,12 @@ START_TEST(max_connections)
 	c3 = client_new();
 	ck_assert(run_until(is_eof, c3));
 	ck_assert(strncmp(c3->buf, "HTTP/1.1 503", 12) == 0);
-	ck_assert_ptr_nonnull(strstr(c3->buf, "overloaded"));
+	ck_assert_ptr_nonnull(
+	    strstr(c3->buf, "\r\nx-sendcat-error-code: overloaded\r\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(c3->buf, "\r\nX-Content-Type-Options: nosniff\r\n"));
+	ck_assert_ptr_nonnull(strstr(c3->buf, "\r\nDate: "));
+	ck_assert_ptr_nonnull(strstr(c3->buf, "\"code\":\"overloaded\""));
 	ck_assert_uint_eq(A.st.over_max_connections, 1);
 	client_puts(c1, "GET /still HTTP/1.1\r\nHost: t\r\n\r\n");
 	get_resp(c1, &off, &r);
@@ -1001,6 +1155,122 @@ START_TEST(max_connections)
 	client_free(c2);
 	client_free(c3);
 	app_stop();
+}
+END_TEST
+
+START_TEST(empty_line_flood)
+{
+	static char req[40100];
+	struct client *c;
+	struct resp r;
+	size_t off = 0, n;
+
+	app_start(NULL);
+	c = client_new();
+	for (n = 0; n < 40000; n += 2)
+		memcpy(req + n, "\r\n", 2);
+	strcpy(req + n, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+	client_puts(c, req);
+	get_resp(c, &off, &r);
+	ck_assert_int_eq(r.status, 400);
+	ck_assert_ptr_nonnull(
+	    strstr(r.head, "\r\nx-sendcat-error-code: bad_request\r\n"));
+	ck_assert_ptr_nonnull(strstr(r.body, "\"code\":\"bad_request\""));
+	ck_assert(run_until(is_eof, c));
+	ck_assert_uint_eq(A.st.err_bad_request, 1);
+	ck_assert_uint_eq(A.st.err_uri_too_long, 0);
+	ck_assert_int_eq(A.n_head, 0);
+	client_free(c);
+	app_stop();
+}
+END_TEST
+
+/* refused_503 - the next client is answered 503 overloaded, then closed */
+static void
+refused_503(void)
+{
+	struct client *c = client_new();
+
+	ck_assert(run_until(is_eof, c));
+	c->buf[c->len < sizeof(c->buf) ? c->len : sizeof(c->buf) - 1] = '\0';
+	ck_assert_msg(strncmp(c->buf, "HTTP/1.1 503", 12) == 0, "%s", c->buf);
+	ck_assert_ptr_nonnull(
+	    strstr(c->buf, "\r\nx-sendcat-error-code: overloaded\r\n"));
+	ck_assert_ptr_nonnull(strstr(c->buf, "\"code\":\"overloaded\""));
+	client_free(c);
+}
+
+START_TEST(out_of_descriptors)
+{
+	struct rlimit old, rl;
+	int dummy[512], nd = 0, fd, saved_err;
+	FILE *logf;
+	char logbuf[8192];
+	size_t loglen;
+	const char *p;
+	int warnings = 0;
+
+	ck_assert_uint_eq(httpd_fd_need(1000), 1000 + HTTPD_FD_RESERVE);
+	ck_assert_uint_eq(httpd_fd_room(1024), 1024 - HTTPD_FD_RESERVE);
+	ck_assert_uint_eq(httpd_fd_room(300), 150);
+	ck_assert_uint_eq(httpd_fd_room(0), 0);
+
+	/* a soft limit of 400: the default 16384 connections become 200 */
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	rl = old;
+	rl.rlim_cur = 400;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	app_start(NULL);
+	ck_assert_uint_eq(A.st.max_connections, 200);
+
+	/* the log goes to a file from here on */
+	fflush(stderr);
+	saved_err = dup(2);
+	logf = tmpfile();
+	ck_assert(saved_err >= 0 && logf != NULL);
+	ck_assert_int_ge(dup2(fileno(logf), 2), 0);
+
+	/* every descriptor taken but one, for the client's socket: the
+	 * server gives up its spare one to answer 503 */
+	while (nd < (int)RG_NELEM(dummy) &&
+	    (fd = open("/dev/null", O_RDONLY)) >= 0)
+		dummy[nd++] = fd;
+	ck_assert_int_eq(errno, EMFILE);
+	close(dummy[--nd]);
+	refused_503();
+	ck_assert_uint_eq(A.st.refused_no_fds, 1);
+	/* and again: answered the same, the warning not repeated */
+	refused_503();
+	ck_assert_uint_eq(A.st.refused_no_fds, 2);
+	ck_assert_uint_eq(A.st.open, 0);
+	while (nd > 0)
+		close(dummy[--nd]);
+
+	fflush(stderr);
+	ck_assert_int_ge(dup2(saved_err, 2), 0);
+	close(saved_err);
+	rewind(logf);
+	loglen = fread(logbuf, 1, sizeof(logbuf) - 1, logf);
+	logbuf[loglen] = '\0';
+	fclose(logf);
+	for (p = logbuf; (p = strstr(p, "httpd: accept: ")) != NULL; p++)
+		warnings++;
+	ck_assert_msg(warnings == 1, "%d warnings: %s", warnings, logbuf);
+	ck_assert_ptr_nonnull(strstr(logbuf, "answering 503 overloaded"));
+
+	/* a working server afterwards */
+	{
+		struct client *c = client_new();
+		struct resp r;
+		size_t off = 0;
+
+		client_puts(c, "GET /ok HTTP/1.1\r\nHost: t\r\n\r\n");
+		get_resp(c, &off, &r);
+		ck_assert(body_is(&r, "ok:GET:/ok:-:"));
+		client_free(c);
+	}
+	app_stop();
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
 }
 END_TEST
 
@@ -1122,10 +1392,13 @@ server_suite(void)
 	tcase_add_test(tc, head_timeout);
 	tcase_add_test(tc, async_answer);
 	tcase_add_test(tc, disconnect_before_async);
+	tcase_add_test(tc, half_close);
 	tcase_add_test(tc, stream);
 	tcase_add_test(tc, protocol_details);
 	tcase_add_test(tc, idle_timeout);
 	tcase_add_test(tc, max_connections);
+	tcase_add_test(tc, empty_line_flood);
+	tcase_add_test(tc, out_of_descriptors);
 	tcase_add_test(tc, large_bodies);
 	tcase_add_test(tc, stream_backpressure);
 	tcase_add_test(tc, listen_addresses);
