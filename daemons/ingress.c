@@ -107,14 +107,22 @@ method_bit(const char *m)
 	return 0;
 }
 
+/* allow_header - the Allow list of a route (HEAD goes with GET). */
 static void
 allow_header(unsigned methods, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s%s%s%s%s", methods & M_GET ? "GET" : "",
-	    (methods & M_GET) && (methods & ~M_GET) ? ", " : "",
-	    methods & M_POST ? "POST" : "",
-	    (methods & M_POST) && (methods & M_OPTIONS) ? ", " : "",
-	    methods & M_OPTIONS ? "OPTIONS" : "");
+	static const struct {
+		unsigned bit;
+		const char *names;
+	} m[] = { { M_GET, "GET, HEAD" }, { M_POST, "POST" },
+		{ M_OPTIONS, "OPTIONS" } };
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < RG_NELEM(m); i++)
+		if ((methods & m[i].bit) && used < len)
+			used += (size_t)snprintf(buf + used, len - used,
+			    "%s%s", used ? ", " : "", m[i].names);
 }
 
 /* proxy_of - the proxied route of path and method; *allow gets the bits

@@ -88,7 +88,7 @@ req m405b 10.0.1.3 -X DELETE "$URL/api/gmail/push"
 expect_error m405b 405 method_not_allowed
 expect_header m405b Allow "POST"
 req m405c 10.0.1.4 -X POST "$URL/api/gmail/auth/callback"
-expect_header m405c Allow "GET"
+expect_header m405c Allow "GET, HEAD"
 
 # --- chat boundary ------------------------------------------------------------
 CHAT='{"threadId":"t1","messages":[{"role":"user","content":"hello"}]}'
