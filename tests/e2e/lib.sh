@@ -297,3 +297,25 @@ stop_relmock() {
 	stop_pid "$MOCK_PID"; MOCK_RC=$STOP_RC
 	[ "$MOCK_RC" != timeout ] && MOCK_PID=
 }
+
+# node_clients - make the npm clients of tests/node (the AI SDK, jose)
+# ready in $NODE_DIR (the build tree; npm ci from the lockfile, once,
+# bounded); exit 99 (an error, not a skip) when node or npm is missing.
+node_clients() {
+	NODE_DIR=$top_builddir/tests/node
+	command -v node >/dev/null && command -v npm >/dev/null ||
+		{ echo "node and npm are required for this test"; exit 99; }
+	mkdir -p "$NODE_DIR"
+	(
+		flock -w 300 9 || exit 1
+		if ! cmp -s "$top_srcdir/tests/node/package-lock.json" "$NODE_DIR/package-lock.json" ||
+			[ ! -d "$NODE_DIR/node_modules/ai" ] || [ ! -d "$NODE_DIR/node_modules/jose" ]; then
+			cp "$top_srcdir/tests/node/package.json" "$top_srcdir/tests/node/package-lock.json" "$NODE_DIR/"
+			timeout 300 npm ci --prefix "$NODE_DIR" --ignore-scripts --no-audit --no-fund >"$NODE_DIR/npm.log" 2>&1 ||
+				{ cat "$NODE_DIR/npm.log"; rm -f "$NODE_DIR/package-lock.json"; exit 1; }
+		fi
+		cp "$top_srcdir"/tests/node/*.mjs "$NODE_DIR/"
+	) 9>"$NODE_DIR.lock" || { echo "npm ci of tests/node failed"; exit 99; }
+}
+# token ARGS - a bearer token made by jose (tests/node/token.mjs)
+token() { node "$NODE_DIR/token.mjs" "$@"; }
