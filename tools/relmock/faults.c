@@ -487,6 +487,24 @@ mock_call_set_cleanup(struct mock_call *c, void (*fn)(void *), void *data)
 	c->cleanup_data = data;
 }
 
+void *
+mock_call_data(const struct mock_call *c)
+{
+	return c->cleanup_data;
+}
+
+const char *
+mock_call_outcome(const struct mock_call *c)
+{
+	return c->finished ? c->outcome : NULL;
+}
+
+size_t
+mock_call_sent(const struct mock_call *c)
+{
+	return c->sent;
+}
+
 static void
 etimer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -822,6 +840,12 @@ mock_stream_write(struct mock_call *c, const void *data, size_t len)
 	if (c->state == CS_STREAM && !ftimer_pending(c))
 		pump(c);
 	return 0;
+}
+
+size_t
+mock_stream_queued(const struct mock_call *c)
+{
+	return c->qlen - c->qpos;
 }
 
 void

@@ -39,13 +39,15 @@
 /*
  * The endpoint modules.  Adding an upstream = one file defining a
  * struct mock_endpoint + one line here (+ its extern in relmock.h and the
- * file in Makefile.am).  The longest matching prefix wins.
+ * file in Makefile.am).  The longest matching prefix wins (among
+ * endpoints whose suffix, if any, ends the path).
  */
 static const struct mock_endpoint *const endpoints[] = {
 	&mock_control_ep,
 	&mock_backend_ep,
 	&mock_oauth_ep,
 	&mock_sentry_ep,
+	&mock_chat_ep,
 };
 
 #define NEP RG_NELEM(endpoints)
@@ -157,6 +159,16 @@ mock_json_body(const char *body, size_t len)
 
 /* --- HTTP ------------------------------------------------------------ */
 
+/* suffix_ok - 1 if the endpoint has no suffix or path ends with it */
+static int
+suffix_ok(const struct mock_endpoint *ep, const char *path)
+{
+	size_t n = ep->suffix != NULL ? strlen(ep->suffix) : 0;
+	size_t len = strlen(path);
+
+	return n == 0 || (len >= n && strcmp(path + len - n, ep->suffix) == 0);
+}
+
 /* route - the endpoint with the longest prefix of path */
 static struct mock_epstate *
 route(const char *path)
@@ -167,7 +179,8 @@ route(const char *path)
 	for (i = 0; i < NEP; i++) {
 		n = strlen(epstates[i].ep->prefix);
 		if (n > bestn &&
-		    strncmp(path, epstates[i].ep->prefix, n) == 0) {
+		    strncmp(path, epstates[i].ep->prefix, n) == 0 &&
+		    suffix_ok(epstates[i].ep, path)) {
 			best = &epstates[i];
 			bestn = n;
 		}
