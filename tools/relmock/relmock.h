@@ -51,9 +51,10 @@ struct mock_conf {
  * mock_stream_begin ... mock_stream_end), now or later, unless the client
  * leaves first (then the call's cleanup runs: mock_call_set_cleanup).
  * control serves GET/POST /_relmock/<name>/<rest>: answer and return 0,
- * or return -1 for "no such control" (404).  reset forgets every record
- * and armed behaviour; fini frees everything at exit.  NULL hooks are
- * skipped.
+ * or return -1 for "no such control" (404).  init reads the config once
+ * at start, before the event loop exists and before --workers forks (it
+ * must not create events).  reset forgets every record and armed
+ * behaviour; fini frees everything at exit.  NULL hooks are skipped.
  */
 struct mock_endpoint {
 	const char *name;   /* stats, config "faults" key, control path */
