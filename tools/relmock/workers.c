@@ -9,7 +9,8 @@
  * sockets alone.  Each worker is a whole relmock (its own records,
  * counters, faults, control API); nothing is shared.  The parent forwards
  * SIGTERM/SIGINT to the workers and waits for them; if a worker exits on
- * its own, the parent stops the others and exits 1.
+ * its own, the parent stops the others and exits 1; if the parent is
+ * killed outright, the workers get SIGTERM (PR_SET_PDEATHSIG).
  *
  * Fork without exec is safe here: relmock does not use nng, and the
  * workers create their event loop after the fork.  Must never leave a
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -161,7 +163,7 @@ mock_workers_start(unsigned n, int fd)
 {
 	struct sigaction sa;
 	sigset_t set, old;
-	pid_t *pids;
+	pid_t *pids, parent;
 	unsigned i;
 
 	if (n <= 1)
@@ -178,6 +180,7 @@ mock_workers_start(unsigned n, int fd)
 	fflush(stdout);
 	fflush(stderr);
 	pids = xcalloc(n, sizeof(*pids));
+	parent = getpid();
 	for (i = 0; i < n; i++) {
 		if ((pids[i] = fork()) < 0) {
 			log_err("fork worker %u: %s", i, strerror(errno));
@@ -187,6 +190,10 @@ mock_workers_start(unsigned n, int fd)
 		if (pids[i] == 0) {
 			free(pids);
 			worker_index = i;
+			/* a parent killed outright takes its workers along */
+			if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 ||
+			    getppid() != parent)
+				_exit(1);
 			signal(SIGCHLD, SIG_DFL);
 			sigprocmask(SIG_SETMASK, &old, NULL);
 			if (i > 0) {
