@@ -52,6 +52,7 @@
 #define RESEND_MS 2       /* a batch the ingress could not take */
 #define WATCH_MS 100      /* how often dead ingress processes are looked for */
 #define SSE_MAX_LINE (256u * 1024u)
+#define STREAM_IDLE_MS 30000 /* longest pause inside a stream (at least) */
 #define TEXT_ID "text-0"
 
 enum route { ROUTE_PRIMARY, ROUTE_SECONDARY };
@@ -597,7 +598,10 @@ route_start(struct pstream *s, enum route r)
 		.body_len = strlen(text),
 		.connect_ms = (unsigned)timeout,
 		.first_byte_ms = (unsigned)timeout,
-		.idle_ms = (unsigned)timeout,
+		/* the route's timeout is to the first byte; a stream may
+		 * pause longer between tokens, but not for ever */
+		.idle_ms = (unsigned)(timeout > STREAM_IDLE_MS ? timeout :
+							  STREAM_IDLE_MS),
 		.total_ms = HTTPC_NO_LIMIT },
 	    &pol, &cb, s, NULL, &refused);
 	free(text);

@@ -45,9 +45,11 @@ BODY='{"threadId":"t1","messages":[{"role":"user","content":"hello\nrelmock: tok
 # post NAME TOKEN [curl args...] : POST /api/chat (default body), headers
 # in h.NAME (CR removed), body in b.NAME
 post() {
-	local name=$1 t=$2; shift 2
+	local name=$1 t=$2 ct=application/json
+	shift 2
+	case " $* " in *" content-type: "*) ct= ;; esac
 	curl -sN -m 20 -o "$T/b.$name" -D "$T/h.$name" ${t:+-H "authorization: Bearer $t"} \
-		-H 'content-type: application/json' "$@" "$URL" >/dev/null 2>&1
+		${ct:+-H "content-type: $ct"} "$@" "$URL" >/dev/null 2>&1
 	tr -d '\r' <"$T/h.$name" >"$T/h2.$name"; mv "$T/h2.$name" "$T/h.$name"
 }
 status() { head -n 1 "$T/h.$1" | awk '{print $2}'; }
@@ -122,17 +124,17 @@ check "401 carries CORS for the allowed Origin" '[ "$(header cors_401 access-con
 post origin "$(tok gina)" -H "Origin: https://evil.example" -d "$BODY"
 expect_error origin 403 forbidden
 check "403: no CORS headers for a disallowed Origin" '[ -z "$(header origin access-control-allow-origin)" ]'
-post ctype "$(tok gina)" -H 'content-type: text/plain' -d "$BODY"
+post ctype "$(tok gina2)" -H 'content-type: text/plain' -d "$BODY"
 expect_error ctype 415 unsupported_media_type
 head -c 70000 /dev/zero | tr '\0' 'a' >"$T/big"
-post big "$(tok gina)" --data-binary @"$T/big"
+post big "$(tok gina3)" --data-binary @"$T/big"
 expect_error big 413 payload_too_large
-post badjson "$(tok gina)" -d '{"threadId":'
+post badjson "$(tok gina4)" -d '{"threadId":'
 expect_error badjson 400 invalid_json
-post schema "$(tok gina)" -d '{"threadId":"","messages":[{"role":"robot","content":1}],"extra":1}'
+post schema "$(tok gina5)" -d '{"threadId":"","messages":[{"role":"robot","content":1}],"extra":1}'
 expect_error schema 400 invalid_request
 check "invalid_request lists the paths" 'jq -e ".error.message | test(\"threadId: \") and test(\"messages\\\\[0\\\\].role: \") and test(\"messages\\\\[0\\\\].content: \") and test(\"extra: \")" "$T/b.schema"'
-post sdkbad "$(tok gina)" -d '{"id":"c","messages":[{"role":"user","parts":[{"type":"text","text":5}]}]}'
+post sdkbad "$(tok gina6)" -d '{"id":"c","messages":[{"role":"user","parts":[{"type":"text","text":5}]}]}'
 expect_error sdkbad 400 invalid_request
 check "invalid_request of the AI SDK body names its path" 'jq -e ".error.message | test(\"messages\\\\[0\\\\].parts\\\\[0\\\\].text: \")" "$T/b.sdkbad"'
 

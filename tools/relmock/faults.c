@@ -349,6 +349,9 @@ mock_call_new(struct httpd_req *req, struct mock_epstate *es)
 	c->path = xstrdup(httpd_req_path(req));
 	mock_fault_clear(&c->fault);
 	httpd_req_set_close_cb(req, on_client_gone, c);
+	/* an upstream stops working for a client that left (a stall, a
+	 * delayed answer): the client's FIN ends the call at once */
+	httpd_req_end_on_eof(req);
 	httpd_req_set_data(req, c);
 	return c;
 }
@@ -485,6 +488,24 @@ mock_call_set_cleanup(struct mock_call *c, void (*fn)(void *), void *data)
 {
 	c->cleanup = fn;
 	c->cleanup_data = data;
+}
+
+void *
+mock_call_data(const struct mock_call *c)
+{
+	return c->cleanup_data;
+}
+
+const char *
+mock_call_outcome(const struct mock_call *c)
+{
+	return c->finished ? c->outcome : NULL;
+}
+
+size_t
+mock_call_sent(const struct mock_call *c)
+{
+	return c->sent;
 }
 
 static void
@@ -822,6 +843,12 @@ mock_stream_write(struct mock_call *c, const void *data, size_t len)
 	if (c->state == CS_STREAM && !ftimer_pending(c))
 		pump(c);
 	return 0;
+}
+
+size_t
+mock_stream_queued(const struct mock_call *c)
+{
+	return c->qlen - c->qpos;
 }
 
 void

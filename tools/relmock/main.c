@@ -28,6 +28,7 @@
 
 #include "tools/relmock/relmock.h"
 #include "tools/relmock/tls.h"
+#include "tools/relmock/workers.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -35,17 +36,20 @@
 #define DEFAULT_MAX_RECORDS      100000
 #define DEFAULT_MAX_RECORD_BYTES (256u << 20)
 #define DEFAULT_MAX_BODY         (8u << 20)
+#define MAX_WORKERS              64
 
 /*
  * The endpoint modules.  Adding an upstream = one file defining a
  * struct mock_endpoint + one line here (+ its extern in relmock.h and the
- * file in Makefile.am).  The longest matching prefix wins.
+ * file in Makefile.am).  The longest matching prefix wins (among
+ * endpoints whose suffix, if any, ends the path).
  */
 static const struct mock_endpoint *const endpoints[] = {
 	&mock_control_ep,
 	&mock_backend_ep,
 	&mock_oauth_ep,
 	&mock_sentry_ep,
+	&mock_chat_ep,
 };
 
 #define NEP RG_NELEM(endpoints)
@@ -157,6 +161,16 @@ mock_json_body(const char *body, size_t len)
 
 /* --- HTTP ------------------------------------------------------------ */
 
+/* suffix_ok - 1 if the endpoint has no suffix or path ends with it */
+static int
+suffix_ok(const struct mock_endpoint *ep, const char *path)
+{
+	size_t n = ep->suffix != NULL ? strlen(ep->suffix) : 0;
+	size_t len = strlen(path);
+
+	return n == 0 || (len >= n && strcmp(path + len - n, ep->suffix) == 0);
+}
+
 /* route - the endpoint with the longest prefix of path */
 static struct mock_epstate *
 route(const char *path)
@@ -167,7 +181,8 @@ route(const char *path)
 	for (i = 0; i < NEP; i++) {
 		n = strlen(epstates[i].ep->prefix);
 		if (n > bestn &&
-		    strncmp(path, epstates[i].ep->prefix, n) == 0) {
+		    strncmp(path, epstates[i].ep->prefix, n) == 0 &&
+		    suffix_ok(epstates[i].ep, path)) {
 			best = &epstates[i];
 			bestn = n;
 		}
@@ -334,13 +349,16 @@ usage(int code)
 	fprintf(code == 0 ? stdout : stderr,
 	    "usage: relmock [-l HOST:PORT] [-c CONFIG.json] "
 	    "[--backend-secret S]\n"
-	    "               [--tls-listen HOST:PORT --tls-dir DIR] [-v]\n"
+	    "               [--tls-listen HOST:PORT --tls-dir DIR] "
+	    "[--workers N] [-v]\n"
 	    "  -l, --listen HOST:PORT  loopback address [%s]; port 0 "
 	    "picks one\n"
 	    "  -c, --config FILE       JSON config (docs/relmock.md)\n"
 	    "  --backend-secret S      HMAC key of X-Relgate-Signature\n"
 	    "  --tls-listen HOST:PORT  also serve HTTPS there (loopback)\n"
 	    "  --tls-dir DIR           where the test CA goes (DIR/ca.pem)\n"
+	    "  --workers N             N processes on the port, each with "
+	    "its own records [1]\n"
 	    "  -v, --verbose           one log line per request\n",
 	    DEFAULT_LISTEN);
 	exit(code);
@@ -355,6 +373,7 @@ main(int argc, char **argv)
 		{ "backend-secret", required_argument, NULL, 'S' },
 		{ "tls-listen", required_argument, NULL, 'T' },
 		{ "tls-dir", required_argument, NULL, 'D' },
+		{ "workers", required_argument, NULL, 'W' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -362,11 +381,13 @@ main(int argc, char **argv)
 	const char *listen_opt = NULL, *config = NULL, *secret = NULL;
 	const char *tls_listen = NULL, *tls_dir = NULL;
 	struct mock_tls *tls = NULL;
+	struct httpd_limits lim = { 0 };
 	struct event *sigterm, *sigint;
 	struct httpd *h;
-	char err[256];
+	char err[256], *end;
 	size_t i;
 	int opt, fd, verbose = 0;
+	long workers = 1;
 
 	log_init("relmock", 0);
 	while (
@@ -387,6 +408,12 @@ main(int argc, char **argv)
 		case 'D':
 			tls_dir = optarg;
 			break;
+		case 'W':
+			workers = strtol(optarg, &end, 10);
+			if (*end != '\0' || workers < 1 ||
+			    workers > MAX_WORKERS)
+				fatalx("--workers: want 1 to %d", MAX_WORKERS);
+			break;
 		case 'v':
 			verbose = 1;
 			break;
@@ -399,6 +426,8 @@ main(int argc, char **argv)
 	}
 	if (optind != argc || (tls_listen == NULL) != (tls_dir == NULL))
 		usage(2);
+	if (workers > 1 && tls_listen != NULL)
+		fatalx("--tls-listen needs one process (no --workers)");
 	for (i = 0; i < NEP; i++) {
 		epstates[i].ep = endpoints[i];
 		mock_fault_clear(&epstates[i].conf_fault);
@@ -413,25 +442,29 @@ main(int argc, char **argv)
 	log_set_level(verbose ? LOG_LVL_INFO : LOG_LVL_WARN);
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((fd = httpd_listen(conf.listen, 0, err, sizeof(err))) < 0)
+	lim.max_connections = mock_nofile_conns();
+	if ((fd = httpd_listen(conf.listen, workers > 1, err, sizeof(err))) <
+	    0)
 		fatalx("listen %s: %s", conf.listen, err);
 	if (!loopback(fd))
 		fatalx("listen %s: relmock serves loopback addresses only",
 		    conf.listen);
-	if ((base = event_base_new()) == NULL)
-		fatalx("event_base_new failed");
-	for (i = 0; i < NEP; i++)
+	for (i = 0; i < NEP; i++) /* before the workers: one error, once */
 		if (endpoints[i]->init != NULL)
 			endpoints[i]->init(&conf);
-	h = httpd_new(base, fd, &mock_http, NULL, NULL);
+	fd = mock_workers_start((unsigned)workers, fd);
+	if ((base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	h = httpd_new(base, fd, &mock_http, NULL, &lim);
 	sigterm = evsignal_new(base, SIGTERM, on_signal, NULL);
 	sigint = evsignal_new(base, SIGINT, on_signal, NULL);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
 	if (tls_listen != NULL)
 		tls = mock_tls_start(base, tls_listen, tls_dir, fd, verbose);
-	printf("relmock listening on %s (port %u)\n", conf.listen,
-	    (unsigned)ntohs(listen_port));
+	if (mock_worker_index() == 0)
+		printf("relmock listening on %s (port %u)\n", conf.listen,
+		    (unsigned)ntohs(listen_port));
 	if (tls != NULL)
 		printf("relmock tls listening on %s (port %u), CA %s/ca.pem\n",
 		    tls_listen, mock_tls_port(tls), tls_dir);

@@ -51,13 +51,15 @@ struct mock_conf {
  * mock_stream_begin ... mock_stream_end), now or later, unless the client
  * leaves first (then the call's cleanup runs: mock_call_set_cleanup).
  * control serves GET/POST /_relmock/<name>/<rest>: answer and return 0,
- * or return -1 for "no such control" (404).  reset forgets every record
- * and armed behaviour; fini frees everything at exit.  NULL hooks are
- * skipped.
+ * or return -1 for "no such control" (404).  init reads the config once
+ * at start, before the event loop exists and before --workers forks (it
+ * must not create events).  reset forgets every record and armed
+ * behaviour; fini frees everything at exit.  NULL hooks are skipped.
  */
 struct mock_endpoint {
 	const char *name;   /* stats, config "faults" key, control path */
 	const char *prefix; /* path prefix served, e.g. "/backend/" */
+	const char *suffix; /* NULL, or the path must also end with it */
 	int faultable;      /* 0: faults never apply (the control API) */
 	void (*init)(const struct mock_conf *conf);
 	void (*handle)(struct mock_call *call);
@@ -70,6 +72,7 @@ struct mock_endpoint {
 extern const struct mock_endpoint mock_backend_ep;
 extern const struct mock_endpoint mock_oauth_ep;
 extern const struct mock_endpoint mock_sentry_ep;
+extern const struct mock_endpoint mock_chat_ep;
 extern const struct mock_endpoint mock_control_ep;
 
 /* --- the call (faults.c) --------------------------------------------- */
@@ -99,6 +102,16 @@ int mock_require_method(struct mock_call *call, const char *m);
 /* mock_call_set_cleanup - fn(data) runs when the call ends, however. */
 void mock_call_set_cleanup(
     struct mock_call *call, void (*fn)(void *), void *data);
+/* mock_call_data - the data given to mock_call_set_cleanup (NULL if
+ * none): an endpoint's per-call state, found again from its callbacks. */
+void *mock_call_data(const struct mock_call *call);
+/* mock_call_outcome - how the call ended, for the cleanup: "answered"
+ * (the whole answer went out, maybe a fault's status), "client gone",
+ * "reset" (RST before any body byte), "dropped" (RST after some),
+ * "stream refused"; NULL while it runs. */
+const char *mock_call_outcome(const struct mock_call *call);
+/* mock_call_sent - body bytes handed to the connection so far. */
+size_t mock_call_sent(const struct mock_call *call);
 /* mock_call_after - fn(call) after ms on the loop, unless the call ended
  * first (one pending timer per call; a new one replaces it). */
 void mock_call_after(
@@ -127,6 +140,10 @@ void mock_stream_begin(struct mock_call *call, int status,
     const struct httpd_header *hdrs, size_t nhdrs,
     void (*go)(struct mock_call *));
 int mock_stream_write(struct mock_call *call, const void *data, size_t len);
+/* mock_stream_queued - bytes written but still held back (the connection's
+ * output queue is full, a drip is running): a fast writer waits while
+ * this is large, so that a slow reader bounds its memory. */
+size_t mock_stream_queued(const struct mock_call *call);
 void mock_stream_end(struct mock_call *call);
 
 /* --- the endpoint table (main.c) ------------------------------------ */
