@@ -43,7 +43,8 @@
 
 #define LINE_MAX_    96    /* bytes kept of a head or SSE line */
 #define RBUF         65536 /* the one read buffer */
-#define TICK_MS      10    /* ramp and timeout sweep */
+#define TICK_MS      10    /* ramp */
+#define SWEEP_TICKS  10    /* timeouts, restarts: every 10 ticks */
 #define FDS_SPARE    32    /* files not for connections */
 #define MAX_PROCS    64
 #define MAX_HDRS     32
@@ -685,12 +686,15 @@ start(struct conn *c)
 	arm(c, EV_WRITE);
 }
 
-/* tick - ramp up, restart resting connections, time out, finish */
+/* tick - ramp up; every SWEEP_TICKS, restart resting connections and
+ * time out; finish */
 static void
 tick(evutil_socket_t fd, short what, void *arg)
 {
+	static unsigned ticks;
 	uint64_t now = mono_us(), el = now - t_start, want;
 	unsigned i;
+	int sweep;
 
 	(void)fd;
 	(void)what;
@@ -702,7 +706,8 @@ tick(evutil_socket_t fd, short what, void *arg)
 	    : (uint64_t)npool * el / ((uint64_t)o.ramp_ms * 1000);
 	while (!stopping && nopened < want && started < my_requests)
 		start(&pool[nopened++]);
-	for (i = 0; i < nopened; i++) {
+	sweep = ++ticks % SWEEP_TICKS == 0 || stopping;
+	for (i = 0; sweep && i < nopened; i++) {
 		struct conn *c = &pool[i];
 
 		if (c->st == C_IDLE) {
