@@ -43,4 +43,8 @@ int json_escape(char *dst, size_t cap, size_t *pos, const char *s, size_t n);
 /* mkdir_p - create a directory and its parents with mode; 0 or -1/errno. */
 int mkdir_p(const char *path, unsigned mode);
 
+/* nofile_raise - raise the soft open-files limit (RLIMIT_NOFILE) to the
+ * hard limit; returns the soft limit now (0 if it cannot be read). */
+unsigned long nofile_raise(void);
+
 #endif

@@ -5,34 +5,20 @@
 # faults before the stream (402/429/503 with Retry-After), a mid-stream drop
 # of a timed stream, stall, a client that leaves, the armed fault list,
 # records and counters; then --workers 2 (both processes answer, the
-# config's "chat" section, a clean stop).
+# config's "chat" section, a clean stop); and bench/sseload's reading of
+# these streams.
 . "$(dirname "$0")/lib.sh"
-RELMOCK=$top_builddir/tools/relmock/relmock
 command -v curl >/dev/null || { echo "curl is required"; exit 99; }
 [ -x "$RELMOCK" ] || { echo "build $RELMOCK first"; exit 99; }
 LOG=$T/relmock.log # shown by lib.sh's cleanup on failure
 
-# start_relmock [ARGS...]: relmock on a free port below the kernel's
-# ephemeral range; sets SV_PID, PORT, U (empty U: it did not start)
-start_relmock() {
-	local i
+# start_mock [ARGS...]: relmock on claimed ports, confirmed to be the
+# process that listens there (lib.sh); sets SV_PID, U (empty: not started)
+start_mock() {
 	U=
-	for _ in 1 2 3 4 5; do
-		PORT=$((20000 + RANDOM % 12000))
-		"$RELMOCK" -l "127.0.0.1:$PORT" "$@" >>"$LOG" 2>&1 &
-		SV_PID=$!
-		for i in $(seq 100); do
-			kill -0 "$SV_PID" 2>/dev/null || break
-			if curl -sf -m 1 "http://127.0.0.1:$PORT/_relmock/health" |
-				jq -e '.ok == true' >/dev/null 2>&1; then
-				U=http://127.0.0.1:$PORT; return 0
-			fi
-			sleep 0.05
-		done
-		kill -TERM "$SV_PID" 2>/dev/null; wait "$SV_PID" 2>/dev/null
-		SV_PID=
-	done
-	return 1
+	start_relmock "$@" || return 1
+	U=$M
+	SV_PID=$MOCK_PID
 }
 
 # stop_relmock: SIGTERM, bounded wait; sets RC
@@ -76,7 +62,7 @@ settle() {
 	return 1
 }
 
-start_relmock -v
+start_mock -v
 check "relmock answers /_relmock/health" 'test -n "$U"'
 [ -n "$U" ] || { finish; exit 1; }
 
@@ -218,6 +204,27 @@ check "fault counters of the chat endpoint" 'jq -e '\''.endpoints.chat |
 	.drop == 2 and .stall == 1 and .status == 7'\'' <<<"$(curl -s "$U/_relmock/stats")"'
 curl -s -X POST "$U/_relmock/reset" >/dev/null
 check "reset clears chat records and counters" 'test "$(records)$(stats | jq -c '\''[.requests, .completed]'\'')" = "[][0,0]"'
+
+# --- bench/sseload against relmock: its reading of real streams ------------------------------
+SSELOAD=$top_builddir/bench/sseload
+sl() { "$SSELOAD" -t 10 --json "$@" "$U/v1/chat/completions" 2>&1 | tail -n1; }
+out=$(sl -c 4 -n 20 -b "$(body 'relmock: tokens=30')")
+check "sseload: 20 streams, each ended with [DONE]" 'jq -e '\''.requests == 20 and
+	.completed == 20 and .status["200"] == 20 and .firstEventMs.n == 20 and
+	.resets == 0'\'' <<<"$out"'
+check "relmock saw the same 20 streams complete" 'jq -e '\''.completed == 20'\'' <<<"$(stats)"'
+out=$(sl -c 4 -n 8 -b "$(body 'relmock: tokens=30')" -H 'x-relmock-fault: drop_after=500')
+check "sseload: mid-stream drops are resets, not completions" 'jq -e '\''.resets == 8 and
+	.completed == 0 and .status["200"] == 8'\'' <<<"$out"'
+out=$(sl -c 2 -n 6 -b "$(body x)" -H 'x-relmock-fault: status=503')
+check "sseload: 503 answers end without the marker" 'jq -e '\''.noMarker == 6 and
+	.status["503"] == 6'\'' <<<"$out"'
+out=$(sl --hold -c 10 -p 2 -b "$(body 'relmock: tokens=3 token_ms=300')")
+check "sseload --hold -p 2: 10 streams open at once, summed" 'jq -e '\''.processes == 2 and
+	.peakOpen == 10 and .completed == 10'\'' <<<"$out"'
+"$SSELOAD" -c 1 -n 1 http://192.0.2.1:80/ >/dev/null 2>&1
+rc=$?
+check "sseload refuses a non-loopback address (rc $rc)" 'test "$rc" = 2'
 stop_relmock
 check "SIGTERM: exit 0 (got $RC)" 'test "$RC" = 0'
 
@@ -229,7 +236,7 @@ check "a bad chat section: exit 1 (got $rc)" 'test "$rc" = 1'
 
 # --- --workers 2 --------------------------------------------------------------------------------
 echo '{"chat": {"tokens": 3, "role_chunk": true}}' >"$T/relmock.json"
-start_relmock --workers 2 -c "$T/relmock.json"
+start_mock --workers 2 -c "$T/relmock.json"
 check "relmock --workers 2 answers" 'test -n "$U"'
 [ -n "$U" ] || { finish; exit 1; }
 workers=$(ps --ppid "$SV_PID" -o pid= | tr -d ' ' | sort | tr '\n' ' ')

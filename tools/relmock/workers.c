@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,21 +48,11 @@ mock_worker_index(void)
 unsigned
 mock_nofile_conns(void)
 {
-	struct rlimit rl;
+	unsigned long n = nofile_raise();
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-		fatal("getrlimit");
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-			fatal("setrlimit RLIMIT_NOFILE %llu",
-			    (unsigned long long)rl.rlim_max);
-	}
-	if (rl.rlim_cur >= MAX_CONNS + FDS_SPARE)
+	if (n >= MAX_CONNS + FDS_SPARE)
 		return MAX_CONNS;
-	return rl.rlim_cur > 2 * FDS_SPARE
-	    ? (unsigned)(rl.rlim_cur - FDS_SPARE)
-	    : FDS_SPARE;
+	return n > 2 * FDS_SPARE ? (unsigned)(n - FDS_SPARE) : FDS_SPARE;
 }
 
 /* bind_again - another SO_REUSEPORT socket on the address fd is bound
