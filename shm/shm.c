@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "proto/roles.h"
+#include "shm/admission.h"
 #include "shm/bulkhead.h"
 #include "shm/circuit.h"
 #include "shm/ratelimit.h"
@@ -81,6 +82,8 @@ area_size(enum shm_area_id id, const struct shm_sizes *sz, uint32_t *stride,
 		return cb_area_size(stride, count);
 	case SHM_AREA_BULKHEAD:
 		return bh_area_size(stride, count);
+	case SHM_AREA_ADMISSION:
+		return adm_area_size(stride, count);
 	case SHM_AREA_STORE:
 		return sizeof(struct shm_store);
 	default:
