@@ -428,6 +428,20 @@ shm_proc_count(const struct shm_seg *seg)
 	return seg->hdr->areas[SHM_AREA_PROC].count;
 }
 
+int32_t
+shm_proc_pid(const struct shm_seg *seg, unsigned role, unsigned instance)
+{
+	for (unsigned s = 1; s < shm_proc_count(seg); s++) {
+		const struct shm_proc *p = shm_proc(seg, s);
+
+		if (SHM_LOAD(&p->state) != SHM_STATE_UNUSED &&
+		    SHM_LOAD(&p->role) == role &&
+		    SHM_LOAD(&p->instance) == instance)
+			return SHM_LOAD(&p->pid);
+	}
+	return 0;
+}
+
 static struct shm_config *
 config_area(const struct shm_seg *seg)
 {
