@@ -148,18 +148,7 @@ tel_send(void *arg, const struct tel_event *ev, uint32_t count)
 	struct adm *g = arg;
 	struct proto_msg m;
 
-	memset(&m, 0, sizeof(m));
-	m.type = PROTO_T_RL_EVENT;
-	m.u.rl_event.created_at = now_ms();
-	m.u.rl_event.retry_after_ms = ev->retry_after_ms;
-	m.u.rl_event.outcome = ev->outcome;
-	m.u.rl_event.count = count;
-	m.u.rl_event.source = proto_str_from("admission");
-	m.u.rl_event.bucket = proto_str_from(ev->bucket);
-	m.u.rl_event.key = proto_str_from(ev->key);
-	m.u.rl_event.reason = proto_str_from(ev->reason);
-	m.u.rl_event.path = proto_str_from(ev->path);
-	m.u.rl_event.method = proto_str_from(ev->method);
+	tel_message(ev, count, "admission", now_ms(), &m);
 	if (link_send(g->ctx->link, ROLE_MONITOR, 0, &m) == LINK_OK)
 		COUNT(g, adm_telemetry_sent);
 	else

@@ -71,3 +71,21 @@ tel_flush(struct tel_table *t, uint64_t now_ms, tel_send_fn send, void *arg)
 		s->window_start = now_ms ? now_ms : 1;
 	}
 }
+
+void
+tel_message(const struct tel_event *ev, uint32_t count, const char *source,
+    uint64_t now_ms, struct proto_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = PROTO_T_RL_EVENT;
+	m->u.rl_event.created_at = now_ms;
+	m->u.rl_event.retry_after_ms = ev->retry_after_ms;
+	m->u.rl_event.outcome = ev->outcome;
+	m->u.rl_event.count = count;
+	m->u.rl_event.source = proto_str_from(source);
+	m->u.rl_event.bucket = proto_str_from(ev->bucket);
+	m->u.rl_event.key = proto_str_from(ev->key);
+	m->u.rl_event.reason = proto_str_from(ev->reason);
+	m->u.rl_event.path = proto_str_from(ev->path);
+	m->u.rl_event.method = proto_str_from(ev->method);
+}

@@ -19,6 +19,8 @@
 
 #include <stdint.h>
 
+#include "proto/proto.h"
+
 #define TEL_SLOTS 1024
 #define TEL_WINDOW_MS 5000
 #define TEL_STR 96
@@ -72,5 +74,12 @@ int tel_note(struct tel_table *t, const struct tel_occurrence *oc,
 /* tel_flush - send the counts of windows that ended by now_ms. */
 void tel_flush(struct tel_table *t, uint64_t now_ms, tel_send_fn send,
     void *arg);
+
+/*
+ * tel_message - the RL_EVENT for count occurrences of ev from source,
+ * created at now_ms, into m (its strings point into ev and source).
+ */
+void tel_message(const struct tel_event *ev, uint32_t count,
+    const char *source, uint64_t now_ms, struct proto_msg *m);
 
 #endif

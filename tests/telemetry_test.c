@@ -149,6 +149,23 @@ START_TEST(reasons_stay_apart_and_are_carried)
 	ck_assert_uint_eq(nsent, 7);
 	ck_assert_str_eq(sent[6].ev.reason, "user_inflight");
 	ck_assert_uint_eq(sent[6].count, 1);
+	/* the message for the monitor carries all of it */
+	{
+		struct proto_msg m;
+		const struct proto_rl_event *e = &m.u.rl_event;
+
+		tel_message(&sent[6].ev, 9, "admission", T0 + 7, &m);
+		ck_assert_int_eq(m.type, PROTO_T_RL_EVENT);
+		ck_assert_uint_eq(e->created_at, T0 + 7);
+		ck_assert_uint_eq(e->count, 9);
+		ck_assert_int_eq(e->outcome, TEL_BLOCKED);
+		ck_assert(proto_str_eq(e->source, "admission"));
+		ck_assert(proto_str_eq(e->bucket, "chat_admission"));
+		ck_assert(proto_str_eq(e->key, "u1"));
+		ck_assert(proto_str_eq(e->reason, "user_inflight"));
+		ck_assert(proto_str_eq(e->path, "/api/chat"));
+		ck_assert(proto_str_eq(e->method, "POST"));
+	}
 }
 END_TEST
 
