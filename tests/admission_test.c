@@ -17,6 +17,7 @@
 #include "proto/roles.h"
 #include "shm/admission.h"
 #include "shm/shm.h"
+#include "tests/relstat_run.h"
 #include "util/util.h"
 
 #define T0 UINT64_C(1700000000000)
@@ -392,6 +393,122 @@ START_TEST(killed_writer_is_resumed)
 }
 END_TEST
 
+/* relstat - run the built relstat on our segment. */
+static json_t *
+relstat(const char *flags, char *text, size_t len)
+{
+	return relstat_run(segname, flags, text, len);
+}
+
+
+START_TEST(relstat_shows_chat_admission)
+{
+	static char text[1 << 20];
+	char longname[80];
+	json_t *j, *ca, *d, *top, *r;
+
+	memset(longname, 'z', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	adm_set_dim(w, ADM_D_USER_INFLIGHT, ADM_F_LIMIT, 3);
+	adm_set_dim(w, ADM_D_USER_INFLIGHT, ADM_F_ENFORCE, 1);
+	adm_set_dim(w, ADM_D_GLOBAL_MSG_RATE, ADM_F_LIMIT, 50);
+	adm_set_setting(w, ADM_S_GATEWAY_MODE, ADM_M_AUTHORITATIVE);
+	adm_set_gauge(w, ADM_G_MSG_LEVEL, 2500);
+	adm_set_gauge(w, ADM_G_MSG_LAST_SECOND, 7);
+	for (int i = 0; i < 5; i++)
+		take("heavy", (uint64_t)i);
+	take("light", 10);
+	take(longname, 11);
+	for (int i = 0; i < 4; i++)
+		adm_count_dim(w, ADM_D_USER_INFLIGHT, ADM_F_BLOCKED);
+	adm_count_dim(w, ADM_D_GLOBAL_MSG_RATE, ADM_F_SOFT);
+	for (int i = 0; i < 6; i++)
+		adm_count(w, ADM_C_ALLOWED);
+	adm_count(w, ADM_C_SOFT_ALLOWED);
+	for (int i = 0; i < 4; i++)
+		adm_count(w, ADM_C_BLOCKED);
+	j = relstat("-j -l 2", text, sizeof(text));
+	ca = json_object_get(j, "chatAdmission");
+	ck_assert_msg(json_is_object(ca), "%s", text);
+	ck_assert_str_eq(json_string_value(json_object_get(ca,
+			     "gatewayMode")),
+	    "authoritative");
+	ck_assert(json_is_false(json_object_get(ca, "shadow")));
+	ck_assert(json_is_true(json_object_get(json_object_get(ca,
+						   "enforce"),
+	    "user_inflight")));
+	ck_assert(json_is_false(json_object_get(json_object_get(ca,
+						    "enforce"),
+	    "global_tool_rate")));
+	d = json_object_get(json_object_get(ca, "dimensions"),
+	    "user_inflight");
+	ck_assert_int_eq(relstat_int(d, "limit"), 3);
+	ck_assert_int_eq(relstat_int(d, "blocked"), 4);
+	d = json_object_get(ca, "inflight");
+	ck_assert_int_eq(relstat_int(d, "global"), 7);
+	ck_assert_int_eq(relstat_int(d, "ticketsInUse"), 7);
+	ck_assert_int_eq(relstat_int(d, "users"), 3);
+	ck_assert_int_eq(relstat_int(d, "ticketCapacity"), ADM_TICKETS);
+	ck_assert_int_eq(relstat_int(d, "oldestIssuedAt"), (json_int_t)T0);
+	d = json_object_get(json_object_get(ca, "rates"), "msgPerSec");
+	ck_assert_int_eq(relstat_int(d, "limitPerSec"), 50);
+	ck_assert(json_real_value(json_object_get(d, "level")) == 2.5);
+	ck_assert_int_eq(relstat_int(d, "lastSecond"), 7);
+	ck_assert_int_eq(relstat_int(json_object_get(ca, "counters"), "allowed"), 6);
+	/* reasons, the largest first, -l rows of them */
+	r = json_object_get(ca, "topReasons");
+	ck_assert_int_eq(json_array_size(r), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(
+			     json_array_get(r, 0), "reason")),
+	    "blocked:user_inflight");
+	ck_assert_int_eq(relstat_int(json_array_get(r, 0), "count"), 4);
+	ck_assert_str_eq(json_string_value(json_object_get(
+			     json_array_get(r, 1), "reason")),
+	    "softAllowed:global_msg_rate");
+	d = json_object_get(ca, "falsePositivePressure");
+	ck_assert_int_eq(relstat_int(d, "decisions"), 10);
+	ck_assert(json_real_value(json_object_get(d, "ratio")) == 0.1);
+	/* users by tickets held, -l rows of them */
+	top = json_object_get(ca, "topUsers");
+	ck_assert_int_eq(json_array_size(top), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(
+			     json_array_get(top, 0), "user")),
+	    "heavy");
+	ck_assert_int_eq(relstat_int(json_array_get(top, 0), "inflight"), 5);
+	ck_assert_int_eq(relstat_int(json_array_get(top, 1), "inflight"), 1);
+	ck_assert_int_eq(relstat_int(ca, "writerPid"), getpid());
+	ck_assert(json_is_true(json_object_get(ca, "writerAlive")));
+	json_decref(j);
+	/* a long id is shown cut, marked as such */
+	j = relstat("-j", text, sizeof(text));
+	top = json_object_get(json_object_get(j, "chatAdmission"),
+	    "topUsers");
+	ck_assert_int_eq(json_array_size(top), 3);
+	{
+		const char *u = NULL;
+
+		for (size_t i = 0; i < 3; i++) {
+			const char *n = json_string_value(
+			    json_object_get(json_array_get(top, i), "user"));
+
+			if (n[0] == 'z')
+				u = n;
+		}
+		ck_assert_ptr_nonnull(u);
+		ck_assert_uint_eq(strlen(u), ADM_UKEY + 3);
+		ck_assert_str_eq(u + ADM_UKEY, "...");
+	}
+	json_decref(j);
+	/* the text view has the key lines */
+	relstat("-1", text, sizeof(text));
+	ck_assert_msg(strstr(text, "chat admission  gateway authoritative"),
+	    "%s", text);
+	ck_assert(strstr(text, "user_inflight") != NULL);
+	ck_assert(strstr(text, "in flight 7  tickets 7/32768  users 3"));
+	ck_assert(strstr(text, "top users: heavy 5"));
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -407,6 +524,7 @@ suite(void)
 	tcase_add_test(tc, user_counts_under_churn);
 	tcase_add_test(tc, reclaims_dead_owners_and_expired);
 	tcase_add_test(tc, killed_writer_is_resumed);
+	tcase_add_test(tc, relstat_shows_chat_admission);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -19,6 +19,7 @@
 #include "conf/config.h"
 #include "shm/bulkhead.h"
 #include "shm/shm.h"
+#include "tests/relstat_run.h"
 #include "util/util.h"
 
 #define T0 UINT64_C(1700000000000)
@@ -490,35 +491,9 @@ END_TEST
 static json_t *
 relstat(const char *flags, char *text, size_t len)
 {
-	const char *top = getenv("top_builddir");
-	char cmd[512];
-	json_error_t jerr;
-	json_t *j = NULL;
-	FILE *p;
-	size_t n;
-
-	snprintf(cmd, sizeof(cmd), "%s/tools/relstat -n %s %s",
-	    top ? top : ".", segname, flags);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	n = fread(text, 1, len - 1, p);
-	text[n] = '\0';
-	ck_assert_int_eq(pclose(p), 0);
-	if (strcmp(flags, "-j") == 0) {
-		j = json_loads(text, 0, &jerr);
-		ck_assert_msg(j != NULL, "relstat -j: %s", jerr.text);
-	}
-	return j;
+	return relstat_run(segname, flags, text, len);
 }
 
-static json_int_t
-jint(json_t *o, const char *k)
-{
-	json_t *v = json_object_get(o, k);
-
-	ck_assert_msg(json_is_integer(v), "no %s", k);
-	return json_integer_value(v);
-}
 
 START_TEST(relstat_shows_bulkheads)
 {
@@ -541,26 +516,26 @@ START_TEST(relstat_shows_bulkheads)
 	b = json_object_get(json_object_get(j, "bulkheads"),
 	    "openrouter_chat");
 	ck_assert(json_is_object(b));
-	ck_assert_int_eq(jint(b, "inFlight"), 2);
-	ck_assert_int_eq(jint(b, "maxConcurrent"), 24);
-	ck_assert_int_eq(jint(b, "capacity"), BH_CAPACITY);
-	ck_assert_int_eq(jint(b, "leaseTtlMs"), 180000);
-	ck_assert_int_eq(jint(json_object_get(b, "counters"), "acquired"), 2);
+	ck_assert_int_eq(relstat_int(b, "inFlight"), 2);
+	ck_assert_int_eq(relstat_int(b, "maxConcurrent"), 24);
+	ck_assert_int_eq(relstat_int(b, "capacity"), BH_CAPACITY);
+	ck_assert_int_eq(relstat_int(b, "leaseTtlMs"), 180000);
+	ck_assert_int_eq(relstat_int(json_object_get(b, "counters"), "acquired"), 2);
 	ck_assert_int_eq(json_array_size(json_object_get(b, "leases")), 2);
 	lease = json_array_get(json_object_get(b, "leases"), 0);
-	ck_assert_int_eq(jint(lease, "pid"), getpid());
-	ck_assert_int_eq(jint(lease, "expiresAt"), (json_int_t)now + 180000);
-	ck_assert_int_eq(jint(lease, "acquiredAt"), (json_int_t)now);
-	ck_assert_int_ge(jint(lease, "id"), 1);
+	ck_assert_int_eq(relstat_int(lease, "pid"), getpid());
+	ck_assert_int_eq(relstat_int(lease, "expiresAt"), (json_int_t)now + 180000);
+	ck_assert_int_eq(relstat_int(lease, "acquiredAt"), (json_int_t)now);
+	ck_assert_int_ge(relstat_int(lease, "id"), 1);
 	b = json_object_get(json_object_get(j, "bulkheads"), "serper_search");
-	ck_assert_int_eq(jint(b, "inFlight"), 1);
-	ck_assert_int_eq(jint(json_object_get(b, "counters"), "saturated"),
+	ck_assert_int_eq(relstat_int(b, "inFlight"), 1);
+	ck_assert_int_eq(relstat_int(json_object_get(b, "counters"), "saturated"),
 	    1);
-	ck_assert_int_eq(jint(json_object_get(b, "counters"), "warnings"), 1);
-	ck_assert_int_eq(jint(b, "lastWarnedAt"), (json_int_t)now);
+	ck_assert_int_eq(relstat_int(json_object_get(b, "counters"), "warnings"), 1);
+	ck_assert_int_eq(relstat_int(b, "lastWarnedAt"), (json_int_t)now);
 	b = json_object_get(json_object_get(j, "bulkheads"), "gmail_oauth");
-	ck_assert_int_eq(jint(b, "inFlight"), 0);
-	ck_assert_int_eq(jint(b, "expired"), 1);
+	ck_assert_int_eq(relstat_int(b, "inFlight"), 0);
+	ck_assert_int_eq(relstat_int(b, "expired"), 1);
 	ck_assert(json_is_null(json_object_get(b, "lastWarnedAt")));
 	ck_assert_int_eq(json_object_size(json_object_get(j, "bulkheads")),
 	    BH_NPROVIDERS);

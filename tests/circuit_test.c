@@ -19,6 +19,7 @@
 #include "conf/config.h"
 #include "shm/circuit.h"
 #include "shm/shm.h"
+#include "tests/relstat_run.h"
 
 #define T0 UINT64_C(1700000000000)
 #define COOL 5000u
@@ -591,25 +592,7 @@ END_TEST
 static json_t *
 relstat(const char *flags, char *text, size_t len)
 {
-	const char *top = getenv("top_builddir");
-	char cmd[512];
-	json_error_t jerr;
-	json_t *j = NULL;
-	FILE *p;
-	size_t n;
-
-	snprintf(cmd, sizeof(cmd), "%s/tools/relstat -n %s %s",
-	    top ? top : ".", segname, flags);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	n = fread(text, 1, len - 1, p);
-	text[n] = '\0';
-	ck_assert_int_eq(pclose(p), 0);
-	if (strcmp(flags, "-j") == 0) {
-		j = json_loads(text, 0, &jerr);
-		ck_assert_msg(j != NULL, "relstat -j: %s", jerr.text);
-	}
-	return j;
+	return relstat_run(segname, flags, text, len);
 }
 
 static json_t *
@@ -621,14 +604,6 @@ circuit_json(json_t *root, const char *name)
 	return c;
 }
 
-static json_int_t
-jint(json_t *o, const char *k)
-{
-	json_t *v = json_object_get(o, k);
-
-	ck_assert_msg(json_is_integer(v), "no %s", k);
-	return json_integer_value(v);
-}
 
 START_TEST(relstat_shows_circuits)
 {
@@ -647,25 +622,25 @@ START_TEST(relstat_shows_circuits)
 	c = circuit_json(j, "openrouter_chat_primary");
 	ck_assert_str_eq(json_string_value(json_object_get(c, "state")),
 	    "open");
-	ck_assert_int_eq(jint(c, "openedAt"), (json_int_t)T0);
-	ck_assert_int_eq(jint(c, "consecutiveFailures"), 0);
-	ck_assert_int_eq(jint(c, "threshold"), 2);
-	ck_assert_int_eq(jint(c, "cooldownMs"), COOL);
-	ck_assert_int_eq(jint(json_object_get(c, "counters"), "opens"), 1);
-	ck_assert_int_eq(jint(json_object_get(c, "counters"), "failures"), 2);
-	ck_assert_int_eq(jint(json_object_get(c, "counters"), "rejections"),
+	ck_assert_int_eq(relstat_int(c, "openedAt"), (json_int_t)T0);
+	ck_assert_int_eq(relstat_int(c, "consecutiveFailures"), 0);
+	ck_assert_int_eq(relstat_int(c, "threshold"), 2);
+	ck_assert_int_eq(relstat_int(c, "cooldownMs"), COOL);
+	ck_assert_int_eq(relstat_int(json_object_get(c, "counters"), "opens"), 1);
+	ck_assert_int_eq(relstat_int(json_object_get(c, "counters"), "failures"), 2);
+	ck_assert_int_eq(relstat_int(json_object_get(c, "counters"), "rejections"),
 	    1);
 	c = circuit_json(j, "serper_search");
 	ck_assert_str_eq(json_string_value(json_object_get(c, "state")),
 	    "closed");
-	ck_assert_int_eq(jint(c, "consecutiveFailures"), 1);
+	ck_assert_int_eq(relstat_int(c, "consecutiveFailures"), 1);
 	ck_assert(json_is_null(json_object_get(c, "openedAt")));
 	c = circuit_json(j, "gmail_oauth");
 	ck_assert_str_eq(json_string_value(json_object_get(c, "state")),
 	    "half_open");
-	ck_assert_int_eq(jint(c, "probesInFlight"), 1);
-	ck_assert_int_eq(jint(c, "openedAt"), (json_int_t)T0);
-	ck_assert_int_eq(jint(json_object_get(c, "counters"), "halfOpens"),
+	ck_assert_int_eq(relstat_int(c, "probesInFlight"), 1);
+	ck_assert_int_eq(relstat_int(c, "openedAt"), (json_int_t)T0);
+	ck_assert_int_eq(relstat_int(json_object_get(c, "counters"), "halfOpens"),
 	    1);
 	ck_assert_int_eq(json_object_size(json_object_get(j, "circuits")),
 	    CB_NPROVIDERS);

@@ -16,6 +16,7 @@
 
 #include "shm/ratelimit.h"
 #include "shm/shm.h"
+#include "tests/relstat_run.h"
 
 #define WIN 60000u
 #define T0 UINT64_C(1700000000000)
@@ -625,29 +626,11 @@ START_TEST(found_before_claim)
 }
 END_TEST
 
-/* relstat_json - run the built relstat on our segment. */
+/* relstat - run the built relstat on our segment. */
 static json_t *
 relstat(const char *flags, char *text, size_t len)
 {
-	const char *top = getenv("top_builddir");
-	char cmd[512];
-	json_error_t jerr;
-	json_t *j = NULL;
-	FILE *p;
-	size_t n;
-
-	snprintf(cmd, sizeof(cmd), "%s/tools/relstat -n %s %s",
-	    top ? top : ".", segname, flags);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	n = fread(text, 1, len - 1, p);
-	text[n] = '\0';
-	ck_assert_int_eq(pclose(p), 0);
-	if (strcmp(flags, "-j") == 0) {
-		j = json_loads(text, 0, &jerr);
-		ck_assert_msg(j != NULL, "relstat -j: %s", jerr.text);
-	}
-	return j;
+	return relstat_run(segname, flags, text, len);
 }
 
 static json_int_t
