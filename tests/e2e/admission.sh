@@ -3,8 +3,10 @@
 # authoritative ingress drives it (rgtool sends the messages): chats
 # admitted up to the per-user limit and refused past it, a shadow
 # evaluation, a stale release, the tickets of a provider and of an ingress
-# killed with -9 reclaimed, and an admission process killed with -9 that
-# resumes its tickets; relstat's chatAdmission shows every step.
+# killed with -9 reclaimed, an admission process killed with -9 that
+# resumes its tickets, soft allows and shadow mode after reloads, and a
+# provider that cannot be reached; relstat's chatAdmission shows every
+# step.
 . "$(dirname "$0")/lib.sh"
 RGTOOL=$top_builddir/tests/rgtool
 
@@ -54,10 +56,45 @@ check "after the restart bob is still at his limit" \
 kill -KILL "$ING"
 check "ingress killed: the tickets it owned reclaimed" \
 	wait_for 10 "$ca.counters.reclaimedDeadIngress == 2 and $ca.inflight.global == 0"
-"$RELSTAT" -n "$SHM" -1 | sed -n '/^chat admission/,/^top users/p' | sed 's/^/  relstat: /'
+check "ingress back" wait_for 10 "$all_ready and (.processes[] | select(.role == \"ingress\" and .instance == 0) | .pid != $ING)"
+ING=$(pid_of ingress)
 
+# --- reloads: an unenforced dimension only records; shadow never blocks
+write_config "$T/relgate.json" '"ADMISSION_USER_MAX_INFLIGHT": 2, "ADMISSION_ENFORCE_USER_INFLIGHT": false'
+kill -HUP "$SV_PID"
+check "reload: user_inflight recorded, not enforced" \
+	wait_for 5 "$ca.enforce.user_inflight == false and $ca.enforce.global_inflight == true"
+"$RGTOOL" chat-start "$T/run" 0 "$ING" carol 301 302 303
+check "carol: the 3rd, over user_inflight, is a soft allow" \
+	wait_for 5 "$ca.counters.allowed == 7 and $ca.counters.softAllowed == 1 and $ca.dimensions.user_inflight.softAllowed == 1 and $ca.inflight.global == 3 and $ca.topUsers[0].inflight == 3"
+write_config "$T/relgate.json" '"ADMISSION_USER_MAX_INFLIGHT": 2, "ADMISSION_REDIS_SHADOW_MODE": true'
+kill -HUP "$SV_PID"
+check "reload: shadow mode" wait_for 5 "$ca.shadow == true and $ca.enforce.user_inflight == true"
+"$RGTOOL" chat-start "$T/run" 0 "$ING" carol 304
+check "shadow mode: carol over her limit would block, passes without a ticket" \
+	wait_for 5 "$ca.counters.shadowEvaluations == 2 and $ca.dimensions.user_inflight.wouldBlock == 2 and $ca.counters.blocked == 2 and $ca.counters.allowed == 7 and $ca.inflight.global == 3"
+"$RELSTAT" -n "$SHM" -1 | sed -n '/^chat admission/,/^top users/p' | sed 's/^/  relstat: /'
 remember_pids
 stop_relgated
 check "SIGTERM: relgated exits 0" [ "$SV_RC" = 0 ]
 check "shm segment removed" [ ! -e "/dev/shm$SHM" ]
+
+# --- a provider that never comes up: admitted chats are refused as overloaded
+mkdir -p "$T/libexec"
+for b in ingress admission tool-worker monitor; do
+	ln -s "$top_builddir/daemons/$b" "$T/libexec/$b"
+done
+printf '#!/bin/sh\nexit 3\n' >"$T/libexec/provider"
+chmod +x "$T/libexec/provider"
+rm -rf "$T/run" "$T/state"
+write_config "$T/relgate.json" "\"libexec_dir\": \"$T/libexec\""
+start_relgated "$T/relgate.json"
+check "provider in backoff, the rest ready" \
+	wait_for 15 '(.processes[] | select(.role == "provider") | .backoffMs >= 800) and ([.processes[] | select(.role == "admission" or .role == "ingress") | .state] | all(. == "ready"))'
+"$RGTOOL" chat-start "$T/run" 0 "$(pid_of ingress)" dave 401
+check "provider unreachable: refused, counted, no ticket held" \
+	wait_for 5 "$ca.counters.forwardFailures == 1 and $ca.counters.allowed == 0 and $ca.inflight.global == 0"
+remember_pids
+stop_relgated
+check "SIGTERM during the provider's backoff: exit 0" [ "$SV_RC" = 0 ]
 finish
