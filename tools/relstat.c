@@ -513,7 +513,13 @@ adm_view_init(struct adm_view *v, const struct shm_seg *seg)
 		a->size ||
 	    h->users_off + (uint64_t)h->user_capacity * h->user_size >
 		a->size ||
-	    h->u_key_off + (uint64_t)h->u_key_size > h->user_size)
+	    h->u_key_off + (uint64_t)h->u_key_size > h->user_size ||
+	    h->u_hash_off + 8ull > h->user_size ||
+	    h->u_len_off + 2ull > h->user_size ||
+	    h->u_inflight_off + 4ull > h->user_size ||
+	    h->u_seq_off + 4ull > h->user_size ||
+	    h->t_id_off + 8ull > h->ticket_size ||
+	    h->t_issued_off + 8ull > h->ticket_size)
 		return -1;
 	v->df = h->ndims;
 	v->c = v->df + h->ndimfields;
