@@ -25,6 +25,7 @@
 
 #include "daemons/skeleton.h"
 #include "gate/clientip.h"
+#include "gate/admit.h"
 #include "gate/errors.h"
 #include "gate/replay.h"
 #include "gate/telemetry.h"
@@ -134,12 +135,6 @@ void ing_wake_workers(struct ing *g);
 
 /* --- the chat route (ingress_chat.c) --------------------------------------*/
 
-enum gateway_mode { GW_LEGACY, GW_SHADOW, GW_AUTHORITATIVE };
-
-/* ing_gateway_mode - SPEC §3, from FF_CHAT_GATEWAY_ENABLED,
- * FF_CHAT_GATEWAY_SHADOW, FF_ADMISSION_ENFORCE. */
-enum gateway_mode ing_gateway_mode(const struct config *c);
-const char *ing_gateway_mode_name(const struct config *c);
 
 int64_t chat_head(struct ing *g, struct httpd_req *req);
 /* chat_body - data is what chat_head attached (TAG_CHAT). */

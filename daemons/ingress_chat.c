@@ -78,27 +78,6 @@ struct ing_chats {
 	struct event *watch;
 };
 
-/* --- gateway mode ---------------------------------------------------------*/
-
-enum gateway_mode
-ing_gateway_mode(const struct config *c)
-{
-	if (!c->ff_chat_gateway_enabled)
-		return GW_LEGACY;
-	if (c->ff_chat_gateway_shadow)
-		return GW_SHADOW;
-	return c->ff_admission_enforce ? GW_AUTHORITATIVE : GW_LEGACY;
-}
-
-const char *
-ing_gateway_mode_name(const struct config *c)
-{
-	static const char *const names[] = { "legacy", "shadow",
-		"authoritative" };
-
-	return names[ing_gateway_mode(c)];
-}
-
 /* --- the chats ------------------------------------------------------------*/
 
 static unsigned
@@ -270,7 +249,7 @@ chat_head(struct ing *g, struct httpd_req *req)
 	if (!ing_is_json(req))
 		return ing_fail(g, req, RG_E_UNSUPPORTED_MEDIA_TYPE, NULL, 0,
 		    &h);
-	if (ing_gateway_mode(CFG(g)) != GW_AUTHORITATIVE) {
+	if (admit_gateway_mode(CFG(g)) != ADMIT_MODE_AUTHORITATIVE) {
 		char key[JWT_SUB_MAX + 8];
 
 		snprintf(key, sizeof(key), "user:%s", claims.sub);
@@ -312,7 +291,7 @@ void
 chat_body(struct ing *g, struct httpd_req *req, void *data)
 {
 	const struct config *cfg = CFG(g);
-	enum gateway_mode mode = ing_gateway_mode(cfg);
+	enum admit_mode mode = admit_gateway_mode(cfg);
 	struct chat *c = data;
 	struct chatreq cr;
 	struct proto_msg m;
@@ -360,8 +339,8 @@ chat_body(struct ing *g, struct httpd_req *req, void *data)
 	    cr.message_id ? cr.message_id : mid);
 	m.u.chat_start.messages = proto_str_from(msgs ? msgs : "[]");
 	rc = link_send(g->ctx->link,
-	    mode == GW_AUTHORITATIVE ? ROLE_ADMISSION : ROLE_PROVIDER,
-	    mode == GW_AUTHORITATIVE ? 0 : c->provider, &m);
+	    mode == ADMIT_MODE_AUTHORITATIVE ? ROLE_ADMISSION : ROLE_PROVIDER,
+	    mode == ADMIT_MODE_AUTHORITATIVE ? 0 : c->provider, &m);
 	free(msgs);
 	chatreq_free(&cr);
 	if (rc != LINK_OK) {
@@ -369,7 +348,7 @@ chat_body(struct ing *g, struct httpd_req *req, void *data)
 		    "The chat service is busy; retry shortly.", 1);
 		return;
 	}
-	if (mode == GW_SHADOW) {
+	if (mode == ADMIT_MODE_SHADOW) {
 		/* admission computes and records; it never blocks here */
 		memset(&m, 0, sizeof(m));
 		m.type = PROTO_T_ADMIT_SHADOW;

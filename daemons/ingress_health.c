@@ -78,7 +78,7 @@ health_head(struct ing *g, struct httpd_req *req)
 	    "status", status, "checks", checks, "children", "up", up, "total",
 	    total, "configGeneration",
 	    (json_int_t)SHM_LOAD(&g->ctx->shm.hdr->config_gen), "gatewayMode",
-	    ing_gateway_mode_name(c), "admission", "enforce", "userInflight",
+	    admit_mode_name(admit_gateway_mode(c)), "admission", "enforce", "userInflight",
 	    (int)c->admission_enforce_user_inflight, "globalInflight",
 	    (int)c->admission_enforce_global_inflight, "globalMsgRate",
 	    (int)c->admission_enforce_global_msg_rate, "globalToolRate",

@@ -32,6 +32,7 @@
 #include "gate/routes.h"
 #include "http/server.h"
 #include "proto/link.h"
+#include "shm/admission.h"
 #include "shm/bulkhead.h"
 #include "shm/circuit.h"
 #include "shm/ratelimit.h"
@@ -839,6 +840,7 @@ main(int argc, char **argv)
 		rl_area_init(&sv.shm);
 		cb_area_init(&sv.shm);
 		bh_area_init(&sv.shm);
+		adm_area_init(&sv.shm);
 	}
 	sv.self = shm_proc(&sv.shm, 0);
 	sv.self->role = ROLE_SUPERVISOR;

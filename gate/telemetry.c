@@ -1,5 +1,6 @@
 /*
- * telemetry - coalescing of rate-limit events (see telemetry.h).
+ * telemetry - coalescing of rate-limit and admission events (see
+ * telemetry.h).
  */
 #include <string.h>
 
@@ -7,18 +8,23 @@
 
 #include "gate/telemetry.h"
 
-/* ev_hash - FNV-1a of (bucket, key, outcome); never 0. */
+/* fnv_str - FNV-1a of s continued from h, then a separator byte (0xff,
+ * never in text), so "ab"+"c" and "a"+"bc" differ. */
+static uint64_t
+fnv_str(uint64_t h, const char *s)
+{
+	for (; s != NULL && *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return (h ^ 0xff) * 1099511628211ull;
+}
+
+/* ev_hash - FNV-1a of (bucket, key, outcome, reason); never 0. */
 static uint64_t
 ev_hash(const struct tel_occurrence *oc)
 {
 	uint64_t h = 1469598103934665603ull ^ oc->outcome;
-	const char *s;
 
-	for (s = oc->bucket; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	h = (h ^ 0xff) * 1099511628211ull; /* bucket|key separator */
-	for (s = oc->key; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	h = fnv_str(fnv_str(fnv_str(h, oc->bucket), oc->key), oc->reason);
 	return h ? h : 1;
 }
 
@@ -46,6 +52,8 @@ tel_note(struct tel_table *t, const struct tel_occurrence *oc,
 	strlcpy_rg(s->ev.key, oc->key, sizeof(s->ev.key));
 	strlcpy_rg(s->ev.path, oc->path, sizeof(s->ev.path));
 	strlcpy_rg(s->ev.method, oc->method, sizeof(s->ev.method));
+	strlcpy_rg(s->ev.reason, oc->reason != NULL ? oc->reason : "",
+	    sizeof(s->ev.reason));
 	send(arg, &s->ev, 1);
 	return 0;
 }
@@ -62,4 +70,22 @@ tel_flush(struct tel_table *t, uint64_t now_ms, tel_send_fn send, void *arg)
 		s->pending = 0;
 		s->window_start = now_ms ? now_ms : 1;
 	}
+}
+
+void
+tel_message(const struct tel_event *ev, uint32_t count, const char *source,
+    uint64_t now_ms, struct proto_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = PROTO_T_RL_EVENT;
+	m->u.rl_event.created_at = now_ms;
+	m->u.rl_event.retry_after_ms = ev->retry_after_ms;
+	m->u.rl_event.outcome = ev->outcome;
+	m->u.rl_event.count = count;
+	m->u.rl_event.source = proto_str_from(source);
+	m->u.rl_event.bucket = proto_str_from(ev->bucket);
+	m->u.rl_event.key = proto_str_from(ev->key);
+	m->u.rl_event.reason = proto_str_from(ev->reason);
+	m->u.rl_event.path = proto_str_from(ev->path);
+	m->u.rl_event.method = proto_str_from(ev->method);
 }

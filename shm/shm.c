@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "proto/roles.h"
+#include "shm/admission.h"
 #include "shm/bulkhead.h"
 #include "shm/circuit.h"
 #include "shm/ratelimit.h"
@@ -81,6 +82,8 @@ area_size(enum shm_area_id id, const struct shm_sizes *sz, uint32_t *stride,
 		return cb_area_size(stride, count);
 	case SHM_AREA_BULKHEAD:
 		return bh_area_size(stride, count);
+	case SHM_AREA_ADMISSION:
+		return adm_area_size(stride, count);
 	case SHM_AREA_STORE:
 		return sizeof(struct shm_store);
 	default:
@@ -423,6 +426,20 @@ unsigned
 shm_proc_count(const struct shm_seg *seg)
 {
 	return seg->hdr->areas[SHM_AREA_PROC].count;
+}
+
+int32_t
+shm_proc_pid(const struct shm_seg *seg, unsigned role, unsigned instance)
+{
+	for (unsigned s = 1; s < shm_proc_count(seg); s++) {
+		const struct shm_proc *p = shm_proc(seg, s);
+
+		if (SHM_LOAD(&p->state) != SHM_STATE_UNUSED &&
+		    SHM_LOAD(&p->role) == role &&
+		    SHM_LOAD(&p->instance) == instance)
+			return SHM_LOAD(&p->pid);
+	}
+	return 0;
 }
 
 static struct shm_config *

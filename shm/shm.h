@@ -165,6 +165,10 @@ const struct shm_desc *shm_descs(const struct shm_seg *seg, size_t *n);
 
 struct shm_proc *shm_proc(const struct shm_seg *seg, unsigned slot);
 unsigned shm_proc_count(const struct shm_seg *seg);
+/* shm_proc_pid - the pid in the process-table slot of (role, instance),
+ * 0 when there is none or it is not running. */
+int32_t shm_proc_pid(const struct shm_seg *seg, unsigned role,
+    unsigned instance);
 
 /* shm_config_publish - seqlock write of the redacted config JSON. */
 int shm_config_publish(struct shm_seg *seg, const char *json, uint64_t gen);

@@ -1,8 +1,9 @@
 /*
  * telemetry_test - the coalescer of rate-limit events: the first event of
- * a (bucket, key, outcome) window is sent at once, the rest are counted
- * and sent as one event when the window ends (tel_flush) or when another
- * key takes the slot; different keys, outcomes and buckets never merge.
+ * a (bucket, key, outcome, reason) window is sent at once, the rest are
+ * counted and sent as one event when the window ends (tel_flush) or when
+ * another key takes the slot; different keys, outcomes, buckets and
+ * reasons never merge.
  */
 #include <check.h>
 #include <stdio.h>
@@ -107,6 +108,68 @@ START_TEST(keys_outcomes_and_buckets_stay_apart)
 }
 END_TEST
 
+/* note_reason - an admission-style occurrence with a reason. */
+static int
+note_reason(const char *key, uint8_t outcome, const char *reason,
+    uint64_t now)
+{
+	struct tel_occurrence oc = { .outcome = outcome,
+		.bucket = "chat_admission",
+		.key = key,
+		.path = "/api/chat",
+		.method = "POST",
+		.reason = reason };
+
+	return tel_note(tab, &oc, now, record, NULL);
+}
+
+START_TEST(reasons_stay_apart_and_are_carried)
+{
+	ck_assert_int_eq(note_reason("u1", TEL_BLOCKED, "user_inflight", T0),
+	    0);
+	ck_assert_int_eq(note_reason("u1", TEL_BLOCKED, "global_inflight",
+			     T0),
+	    0);
+	ck_assert_int_eq(note_reason("u1", TEL_BLOCKED, "user_inflight",
+			     T0 + 1),
+	    1);
+	ck_assert_int_eq(note_reason("u1", TEL_ALLOWED, NULL, T0), 0);
+	ck_assert_int_eq(note_reason("u1", TEL_WOULD_BLOCK, "user_inflight",
+			     T0),
+	    0);
+	ck_assert_uint_eq(nsent, 4);
+	ck_assert_str_eq(sent[0].ev.reason, "user_inflight");
+	ck_assert_str_eq(sent[1].ev.reason, "global_inflight");
+	ck_assert_str_eq(sent[2].ev.reason, "");
+	ck_assert_int_eq(sent[2].ev.outcome, TEL_ALLOWED);
+	ck_assert_int_eq(sent[3].ev.outcome, TEL_WOULD_BLOCK);
+	/* key|reason boundaries do not alias either */
+	note_reason("ab", TEL_BLOCKED, "c", T0);
+	ck_assert_int_eq(note_reason("a", TEL_BLOCKED, "bc", T0), 0);
+	tel_flush(tab, T0 + TEL_WINDOW_MS, record, NULL);
+	ck_assert_uint_eq(nsent, 7);
+	ck_assert_str_eq(sent[6].ev.reason, "user_inflight");
+	ck_assert_uint_eq(sent[6].count, 1);
+	/* the message for the monitor carries all of it */
+	{
+		struct proto_msg m;
+		const struct proto_rl_event *e = &m.u.rl_event;
+
+		tel_message(&sent[6].ev, 9, "admission", T0 + 7, &m);
+		ck_assert_int_eq(m.type, PROTO_T_RL_EVENT);
+		ck_assert_uint_eq(e->created_at, T0 + 7);
+		ck_assert_uint_eq(e->count, 9);
+		ck_assert_int_eq(e->outcome, TEL_BLOCKED);
+		ck_assert(proto_str_eq(e->source, "admission"));
+		ck_assert(proto_str_eq(e->bucket, "chat_admission"));
+		ck_assert(proto_str_eq(e->key, "u1"));
+		ck_assert(proto_str_eq(e->reason, "user_inflight"));
+		ck_assert(proto_str_eq(e->path, "/api/chat"));
+		ck_assert(proto_str_eq(e->method, "POST"));
+	}
+}
+END_TEST
+
 START_TEST(a_new_window_after_the_old_one_ended)
 {
 	note("gmail_push", "k", TEL_BLOCKED, T0, 0);
@@ -156,6 +219,7 @@ suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, first_sent_rest_counted_then_flushed);
 	tcase_add_test(tc, keys_outcomes_and_buckets_stay_apart);
+	tcase_add_test(tc, reasons_stay_apart_and_are_carried);
 	tcase_add_test(tc, a_new_window_after_the_old_one_ended);
 	tcase_add_test(tc, an_evicted_slot_sends_what_it_held);
 	suite_add_tcase(s, tc);

@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "shm/admission.h"
 #include "shm/bulkhead.h"
 #include "shm/circuit.h"
 #include "shm/ratelimit.h"
@@ -24,6 +25,7 @@
 #include "util/util.h"
 
 static volatile sig_atomic_t done;
+static unsigned rows = 10; /* -l: rows per section */
 
 static void
 on_int(int sig)
@@ -420,6 +422,345 @@ bulkheads_json(const struct shm_seg *seg)
 	return o;
 }
 
+/* --- chatAdmission ---------------------------------------------------------*/
+
+/* The admission area as found through its head (struct adm_head). */
+struct adm_view {
+	const char *area;
+	uint64_t size;
+	struct adm_head h;
+	uint32_t df, c, s, g, m; /* first name of each group */
+};
+
+static const char *
+adm_name(const struct adm_view *v, uint64_t i, char *buf, size_t len)
+{
+	return area_name(v->area, v->h.names_off, v->h.name_size, i, buf,
+	    len);
+}
+
+/* adm_find - index of name within names [from, from + n), or -1. */
+static int64_t
+adm_find(const struct adm_view *v, uint32_t from, uint32_t n,
+    const char *name)
+{
+	char buf[257];
+
+	for (uint32_t i = 0; i < n; i++)
+		if (strcmp(adm_name(v, from + i, buf, sizeof(buf)), name) ==
+		    0)
+			return i;
+	return -1;
+}
+
+/* adm_value - u64 [i] of the array at off; 0 when i < 0. */
+static uint64_t
+adm_value(const struct adm_view *v, uint32_t off, int64_t i)
+{
+	return i < 0 ? 0 : seg_u64(v->area, v->size, off + (uint64_t)i * 8);
+}
+
+static uint64_t
+adm_gauge_named(const struct adm_view *v, const char *name)
+{
+	return adm_value(v, v->h.gauges_off,
+	    adm_find(v, v->g, v->h.ngauges, name));
+}
+
+static uint64_t
+adm_counter_named(const struct adm_view *v, const char *name)
+{
+	return adm_value(v, v->h.counters_off,
+	    adm_find(v, v->c, v->h.ncounters, name));
+}
+
+/* adm_dim_value - field f of dimension d. */
+static uint64_t
+adm_dim_value(const struct adm_view *v, uint32_t d, uint32_t f)
+{
+	return seg_u64(v->area, v->size,
+	    v->h.dims_off + ((uint64_t)d * v->h.ndimfields + f) * 8);
+}
+
+/* adm_view_init - the head, checked against the area; 0 or -1. */
+static int
+adm_view_init(struct adm_view *v, const struct shm_seg *seg)
+{
+	const struct shm_area *a = shm_area_by_name(seg, "admission");
+	const struct adm_head *h = &v->h;
+	uint64_t nnames;
+
+	if (a == NULL || a->size < sizeof(v->h) ||
+	    a->offset + a->size > seg->size)
+		return -1;
+	v->area = (const char *)seg->base + a->offset;
+	v->size = a->size;
+	if (!shm_described(
+	    &((const struct adm_head *)(const void *)v->area)->described))
+		return -1;
+	memcpy(&v->h, v->area, sizeof(v->h));
+	nnames = (uint64_t)h->ndims + h->ndimfields + h->ncounters +
+	    h->nsettings + h->ngauges + h->nmodes;
+	if (memcmp(h->magic, ADM_MAGIC, sizeof(h->magic)) != 0 ||
+	    !names_ok(a, h->names_off, h->name_size, nnames) ||
+	    h->ndims > 32 || h->ndimfields > 64 || h->u_key_size > 255 ||
+	    h->ticket_capacity > (1u << 24) || h->user_capacity > (1u << 24) ||
+	    h->dims_off + (uint64_t)h->ndims * h->ndimfields * 8 > a->size ||
+	    h->counters_off + (uint64_t)h->ncounters * 8 > a->size ||
+	    h->settings_off + (uint64_t)h->nsettings * 8 > a->size ||
+	    h->gauges_off + (uint64_t)h->ngauges * 8 > a->size ||
+	    h->tickets_off + (uint64_t)h->ticket_capacity * h->ticket_size >
+		a->size ||
+	    h->users_off + (uint64_t)h->user_capacity * h->user_size >
+		a->size ||
+	    h->u_key_off + (uint64_t)h->u_key_size > h->user_size ||
+	    h->u_hash_off + 8ull > h->user_size ||
+	    h->u_len_off + 2ull > h->user_size ||
+	    h->u_inflight_off + 4ull > h->user_size ||
+	    h->u_seq_off + 4ull > h->user_size ||
+	    h->t_id_off + 8ull > h->ticket_size ||
+	    h->t_issued_off + 8ull > h->ticket_size)
+		return -1;
+	v->df = h->ndims;
+	v->c = v->df + h->ndimfields;
+	v->s = v->c + h->ncounters;
+	v->g = v->s + h->nsettings;
+	v->m = v->g + h->ngauges;
+	return 0;
+}
+
+/* named_u64s - {name: value} of a named u64 array. */
+static json_t *
+named_u64s(const struct adm_view *v, uint32_t first, uint32_t n,
+    uint32_t off)
+{
+	json_t *o = json_object();
+	char name[257];
+
+	for (uint32_t i = 0; i < n; i++)
+		json_object_set_new(o, adm_name(v, first + i, name,
+		    sizeof(name)),
+		    json_integer((json_int_t)adm_value(v, off, i)));
+	return o;
+}
+
+/* adm_dims - dimensions {dim: {field: value}}, enforce as a boolean;
+ * enforce {dim: bool}; and every counting field of every dimension as
+ * topReasons rows "<field>:<dim>" (the largest first, at most rows). */
+static void
+adm_dims(const struct adm_view *v, json_t *o)
+{
+	json_t *dims = json_object(), *enforce = json_object();
+	json_t *reasons = json_array();
+	char dname[257], fname[257], reason[520];
+
+	for (uint32_t d = 0; d < v->h.ndims; d++) {
+		json_t *dj = json_object();
+
+		adm_name(v, d, dname, sizeof(dname));
+		for (uint32_t f = 0; f < v->h.ndimfields; f++) {
+			uint64_t val = adm_dim_value(v, d, f);
+			json_t *r;
+
+			adm_name(v, v->df + f, fname, sizeof(fname));
+			if (strcmp(fname, "enforce") == 0) {
+				json_object_set_new(dj, fname,
+				    json_boolean(val != 0));
+				json_object_set_new(enforce, dname,
+				    json_boolean(val != 0));
+				continue;
+			}
+			json_object_set_new(dj, fname,
+			    json_integer((json_int_t)val));
+			if (strcmp(fname, "limit") == 0 || val == 0)
+				continue;
+			snprintf(reason, sizeof(reason), "%s:%s", fname, dname);
+			r = json_pack("{s:s,s:I}", "reason", reason, "count",
+			    (json_int_t)val);
+			/* insertion in descending count order */
+			{
+				size_t at = json_array_size(reasons);
+
+				while (at > 0 &&
+				    json_integer_value(json_object_get(
+					json_array_get(reasons, at - 1),
+					"count")) < (json_int_t)val)
+					at--;
+				json_array_insert_new(reasons, at, r);
+			}
+		}
+		json_object_set_new(dims, dname, dj);
+	}
+	while (json_array_size(reasons) > rows)
+		json_array_remove(reasons, json_array_size(reasons) - 1);
+	json_object_set_new(o, "enforce", enforce);
+	json_object_set_new(o, "dimensions", dims);
+	json_object_set_new(o, "topReasons", reasons);
+}
+
+/* adm_rate - a token bucket and its per-second figures. */
+static json_t *
+adm_rate(const struct adm_view *v, const char *dim, const char *level,
+    const char *this_s, const char *last_s)
+{
+	int64_t d = adm_find(v, 0, v->h.ndims, dim);
+	int64_t f = adm_find(v, v->df, v->h.ndimfields, "limit");
+
+	return json_pack("{s:I,s:f,s:I,s:I}", "limitPerSec",
+	    (json_int_t)(d < 0 || f < 0 ? 0 :
+		adm_dim_value(v, (uint32_t)d, (uint32_t)f)),
+	    "level", (double)adm_gauge_named(v, level) / 1000.0, "thisSecond",
+	    (json_int_t)adm_gauge_named(v, this_s), "lastSecond",
+	    (json_int_t)adm_gauge_named(v, last_s));
+}
+
+/* adm_tickets - tickets held (counted in the slots) and the oldest. */
+static void
+adm_tickets(const struct adm_view *v, json_t *inflight)
+{
+	uint64_t held = 0, oldest = 0;
+
+	for (uint32_t i = 0; i < v->h.ticket_capacity; i++) {
+		uint64_t t = v->h.tickets_off + (uint64_t)i * v->h.ticket_size;
+		uint64_t issued;
+
+		if (seg_u64(v->area, v->size, t + v->h.t_id_off) == 0)
+			continue;
+		held++;
+		issued = seg_u64(v->area, v->size, t + v->h.t_issued_off);
+		if (issued != 0 && (oldest == 0 || issued < oldest))
+			oldest = issued;
+	}
+	json_object_set_new(inflight, "ticketsInUse",
+	    json_integer((json_int_t)held));
+	json_object_set_new(inflight, "ticketCapacity",
+	    json_integer(v->h.ticket_capacity));
+	json_object_set_new(inflight, "oldestIssuedAt", time_json(oldest));
+}
+
+struct top_user {
+	uint32_t inflight;
+	char name[300];
+};
+
+/* user_read - entry i under its sequence word; 0 when empty or busy. */
+static int
+user_read(const struct adm_view *v, uint32_t i, struct top_user *u)
+{
+	uint64_t e = v->h.users_off + (uint64_t)i * v->h.user_size;
+	const char *key = v->area + e + v->h.u_key_off;
+	uint32_t s1 = seg_u32(v->area, v->size, e + v->h.u_seq_off), n;
+	uint16_t len;
+	size_t k;
+
+	if ((s1 & 1) || seg_u64(v->area, v->size, e + v->h.u_hash_off) == 0)
+		return 0;
+	u->inflight = seg_u32(v->area, v->size, e + v->h.u_inflight_off);
+	memcpy(&len, v->area + e + v->h.u_len_off, sizeof(len));
+	n = len < v->h.u_key_size ? len : v->h.u_key_size;
+	for (k = 0; k < n; k++) /* printable ASCII only */
+		u->name[k] = key[k] > 0x20 && key[k] < 0x7f ? key[k] : '?';
+	snprintf(u->name + k, sizeof(u->name) - k, "%s",
+	    len > n ? "..." : "");
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return seg_u32(v->area, v->size, e + v->h.u_seq_off) == s1 &&
+	    u->inflight > 0;
+}
+
+/* adm_top_users - the users holding the most tickets, at most rows. */
+static json_t *
+adm_top_users(const struct adm_view *v)
+{
+	unsigned n = 0, cap = rows < 100 ? rows : 100;
+	struct top_user *top = xcalloc(cap + 1, sizeof(*top)), u;
+	json_t *a = json_array();
+
+	for (uint32_t i = 0; i < v->h.user_capacity; i++) {
+		unsigned at;
+
+		if (!user_read(v, i, &u))
+			continue;
+		for (at = n; at > 0 && top[at - 1].inflight < u.inflight; at--)
+			top[at] = top[at - 1];
+		top[at] = u;
+		if (n < cap)
+			n++;
+	}
+	for (unsigned i = 0; i < n; i++)
+		json_array_append_new(a, json_pack("{s:s,s:i}", "user",
+		    top[i].name, "inflight", (int)top[i].inflight));
+	free(top);
+	return a;
+}
+
+/*
+ * admission_json - chatAdmission: gateway mode, shadow, enforcement and
+ * limits per dimension, tickets in flight, the token buckets, counters,
+ * the reasons of refusals and soft allows, false-positive pressure and
+ * the users holding most tickets; names and offsets read from the area's
+ * head.  null when the segment has no admission area.
+ */
+static json_t *
+admission_json(const struct shm_seg *seg)
+{
+	struct adm_view v;
+	json_t *o, *inflight;
+	uint64_t mode, pid, soft, would, decisions;
+	char name[257];
+
+	if (shm_area_by_name(seg, "admission") == NULL)
+		return json_null();
+	o = json_object();
+	if (adm_view_init(&v, seg) != 0)
+		return o;
+	mode = adm_value(&v, v.h.settings_off,
+	    adm_find(&v, v.s, v.h.nsettings, "gatewayMode"));
+	json_object_set_new(o, "gatewayMode", mode < v.h.nmodes ?
+		json_string(adm_name(&v, v.m + mode, name, sizeof(name))) :
+		json_null());
+	json_object_set_new(o, "shadow",
+	    json_boolean(adm_value(&v, v.h.settings_off,
+		adm_find(&v, v.s, v.h.nsettings, "shadowMode")) != 0));
+	adm_dims(&v, o);
+	inflight = json_pack("{s:I,s:I}", "global",
+	    (json_int_t)adm_gauge_named(&v, "inflight"), "users",
+	    (json_int_t)adm_gauge_named(&v, "users"));
+	adm_tickets(&v, inflight);
+	json_object_set_new(o, "inflight", inflight);
+	json_object_set_new(o, "rates",
+	    json_pack("{s:o,s:o}", "msgPerSec",
+		adm_rate(&v, "global_msg_rate", "msgLevelMilli",
+		    "msgThisSecond", "msgLastSecond"),
+		"toolPerSec",
+		adm_rate(&v, "global_tool_rate", "toolLevelMilli",
+		    "toolThisSecond", "toolLastSecond")));
+	json_object_set_new(o, "counters",
+	    named_u64s(&v, v.c, v.h.ncounters, v.h.counters_off));
+	soft = adm_counter_named(&v, "softAllowed");
+	would = adm_counter_named(&v, "wouldBlock");
+	decisions = adm_counter_named(&v, "allowed") +
+	    adm_counter_named(&v, "blocked") +
+	    adm_counter_named(&v, "shadowEvaluations");
+	json_object_set_new(o, "falsePositivePressure",
+	    json_pack("{s:I,s:I,s:I,s:f}", "softAllowed", (json_int_t)soft,
+		"wouldBlock", (json_int_t)would, "decisions",
+		(json_int_t)decisions, "ratio",
+		decisions ? (double)(soft + would) / (double)decisions : 0.0));
+	json_object_set_new(o, "topUsers", adm_top_users(&v));
+	json_object_set_new(o, "settings",
+	    named_u64s(&v, v.s, v.h.nsettings, v.h.settings_off));
+	json_object_set_new(o, "gauges",
+	    named_u64s(&v, v.g, v.h.ngauges, v.h.gauges_off));
+	pid = adm_gauge_named(&v, "writerPid");
+	json_object_set_new(o, "writerPid", json_integer((json_int_t)pid));
+	json_object_set_new(o, "writerAlive",
+	    json_boolean(pid > 0 && pid < INT32_MAX &&
+		(kill((pid_t)pid, 0) == 0 || errno == EPERM)));
+	json_object_set_new(o, "updatedAt",
+	    time_json(adm_gauge_named(&v, "updatedAt")));
+	return o;
+}
+
 static json_t *
 snapshot(const struct shm_seg *seg)
 {
@@ -493,6 +834,7 @@ snapshot(const struct shm_seg *seg)
 	json_object_set_new(root, "rateLimitPressure", ratelimit_json(seg));
 	json_object_set_new(root, "circuits", circuits_json(seg));
 	json_object_set_new(root, "bulkheads", bulkheads_json(seg));
+	json_object_set_new(root, "chatAdmission", admission_json(seg));
 
 	if (shm_config_read(seg, text, SHM_CONFIG_MAX + 1, &gen) == 0 &&
 	    (cfg = json_loads(text, 0, NULL)) != NULL)
@@ -602,6 +944,62 @@ print_bulkheads(FILE *out, json_t *bhs)
 	}
 }
 
+/* jnum - an integer member of o (0 when absent). */
+static long long
+jnum(json_t *o, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(o, key));
+}
+
+/* print_admission - the chatAdmission section as text. */
+static void
+print_admission(FILE *out, json_t *ca)
+{
+	json_t *inflight = json_object_get(ca, "inflight"), *d, *v;
+	json_t *rates = json_object_get(ca, "rates"), *mode;
+	const char *name, *k;
+	size_t i;
+
+	if (!json_is_object(ca) || json_object_size(ca) == 0)
+		return;
+	mode = json_object_get(ca, "gatewayMode");
+	fprintf(out, "\nchat admission  gateway %s  shadow %s  writer pid %lld"
+		     "%s\n",
+	    json_is_string(mode) ? json_string_value(mode) : "-",
+	    json_is_true(json_object_get(ca, "shadow")) ? "on" : "off",
+	    jnum(ca, "writerPid"),
+	    json_is_true(json_object_get(ca, "writerAlive")) ? "" :
+							       " (not running)");
+	fprintf(out, "%-18s %7s %8s %10s %12s %11s\n", "DIMENSION",
+	    "ENFORCE", "LIMIT", "BLOCKED", "SOFTALLOWED", "WOULDBLOCK");
+	json_object_foreach(json_object_get(ca, "dimensions"), name, d)
+		fprintf(out, "%-18s %7s %8lld %10lld %12lld %11lld\n", name,
+		    json_is_true(json_object_get(d, "enforce")) ? "yes" : "no",
+		    jnum(d, "limit"), jnum(d, "blocked"),
+		    jnum(d, "softAllowed"), jnum(d, "wouldBlock"));
+	fprintf(out, "in flight %lld  tickets %lld/%lld  users %lld\n",
+	    jnum(inflight, "global"), jnum(inflight, "ticketsInUse"),
+	    jnum(inflight, "ticketCapacity"), jnum(inflight, "users"));
+	json_object_foreach(rates, name, d)
+		fprintf(out, "%-10s level %.3f/%lld  this second %lld  last "
+			     "second %lld\n",
+		    name, json_real_value(json_object_get(d, "level")),
+		    jnum(d, "limitPerSec"), jnum(d, "thisSecond"),
+		    jnum(d, "lastSecond"));
+	fprintf(out, "counters:");
+	json_object_foreach(json_object_get(ca, "counters"), k, v)
+		fprintf(out, " %s %lld", k, (long long)json_integer_value(v));
+	fprintf(out, "\ntop users:");
+	json_array_foreach(json_object_get(ca, "topUsers"), i, d) {
+		if (i >= 5)
+			break;
+		fprintf(out, "%s %s %lld", i ? "," : "",
+		    json_string_value(json_object_get(d, "user")),
+		    jnum(d, "inflight"));
+	}
+	fprintf(out, "\n");
+}
+
 static void
 print_text(FILE *out, json_t *snap)
 {
@@ -641,6 +1039,7 @@ print_text(FILE *out, json_t *snap)
 	print_ratelimit(out, json_object_get(snap, "rateLimitPressure"));
 	print_circuits(out, json_object_get(snap, "circuits"));
 	print_bulkheads(out, json_object_get(snap, "bulkheads"));
+	print_admission(out, json_object_get(snap, "chatAdmission"));
 	fprintf(out, "\nconfig (secrets redacted):\n");
 	cfg = json_dumps(json_object_get(snap, "config"),
 	    JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -671,7 +1070,7 @@ main(int argc, char **argv)
 			parse_pos(optarg, "-w MINUTES");
 			break;
 		case 'l':
-			parse_pos(optarg, "-l LIMIT");
+			rows = (unsigned)parse_pos(optarg, "-l LIMIT");
 			break;
 		case 'h':
 			usage(0);
