@@ -507,6 +507,7 @@ refused(struct ing *g, const struct proto_admit_refuse *a)
 {
 	struct chat *c = chat_find(g, a->stream);
 	struct httpd_req *req;
+	char msg[128];
 	int overloaded;
 
 	if (c == NULL || c->state != CS_PENDING)
@@ -519,8 +520,13 @@ refused(struct ing *g, const struct proto_admit_refuse *a)
 	COUNT(g, ing_chat_refused);
 	overloaded = a->reason.len >= 10 &&
 	    memcmp(a->reason.p, "overloaded", 10) == 0;
+	/* the dimension that refused, for the client and its operator */
+	snprintf(msg, sizeof(msg), "%s (%.*s); retry later.",
+	    overloaded ? "The chat service is busy" :
+			 "Too many chat requests",
+	    (int)(a->reason.len < 64 ? a->reason.len : 64), a->reason.p);
 	fail(g, req, c, overloaded ? RG_E_OVERLOADED : RG_E_RATE_LIMITED,
-	    NULL, rl_retry_after_s(a->retry_after_ms));
+	    msg, rl_retry_after_s(a->retry_after_ms));
 }
 
 void

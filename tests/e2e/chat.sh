@@ -14,7 +14,7 @@ node_clients
 
 ORIGIN=https://app.example
 SECRET=e2e-secret-of-at-least-32-bytes-long
-URL=http://127.0.0.1:$PORT/api/chat
+url() { echo "http://127.0.0.1:$PORT/api/chat"; }
 start_relmock
 mkdir -p "$T/keys"
 
@@ -49,7 +49,7 @@ post() {
 	shift 2
 	case " $* " in *" content-type: "*) ct= ;; esac
 	curl -sN -m 20 -o "$T/b.$name" -D "$T/h.$name" ${t:+-H "authorization: Bearer $t"} \
-		${ct:+-H "content-type: $ct"} "$@" "$URL" >/dev/null 2>&1
+		${ct:+-H "content-type: $ct"} "$@" "$(url)" >/dev/null 2>&1
 	tr -d '\r' <"$T/h.$name" >"$T/h2.$name"; mv "$T/h2.$name" "$T/h.$name"
 }
 status() { head -n 1 "$T/h.$1" | awk '{print $2}'; }

@@ -15,7 +15,7 @@ command -v curl >/dev/null || { echo "curl is required"; exit 99; }
 node_clients
 
 SECRET=e2e-secret-of-at-least-32-bytes-long
-URL=http://127.0.0.1:$PORT/api/chat
+url() { echo "http://127.0.0.1:$PORT/api/chat"; }
 start_relmock
 write_config "$T/relgate.json" "\"auth\": { \"jwt\": { \"secret\": \"$SECRET\" } },
   \"provider\": { \"primary\": { \"base_url\": \"$M/v1\" }, \"secondary\": { \"base_url\": \"$M/v1\" } },
@@ -28,7 +28,7 @@ body() { printf '{"threadId":"t","messages":[{"role":"user","content":"relmock: 
 chat() { # chat NAME OPTIONS [curl args]: the stream into $T/NAME.sse
 	local name=$1 opts=$2; shift 2
 	curl -sN -o "$T/$name.sse" -H "authorization: Bearer $TOK" -H 'content-type: application/json' \
-		-d "$(body "$opts")" "$@" "$URL" 2>/dev/null
+		-d "$(body "$opts")" "$@" "$(url)" 2>/dev/null
 }
 stats() { curl -s "$M/_relmock/chat/stats"; }
 # settle SECONDS JQ: relmock's chat stats satisfy JQ (bounded)

@@ -12,7 +12,7 @@ node_clients
 
 ORIGIN=https://app.example
 SECRET=e2e-secret-of-at-least-32-bytes-long
-URL=http://127.0.0.1:$PORT/api/chat
+url() { echo "http://127.0.0.1:$PORT/api/chat"; }
 start_relmock
 write_config "$T/relgate.json" "\"http\": { \"listen\": \"127.0.0.1:$PORT\", \"allowed_origins\": [\"$ORIGIN\"] },
   \"auth\": { \"jwt\": { \"secret\": \"$SECRET\" } },
@@ -24,7 +24,7 @@ start_relgated "$T/relgate.json"
 check "relgated up" 'wait_for 15 "$all_ready"'
 TOK=$(token --alg HS256 --secret "$SECRET" --sub sdk-user)
 want_text() { jq -rn "[range($1)] | map(\"w\\(.) \") | add"; }
-client() { node "$NODE_DIR/chat_client.mjs" "$URL" "$TOK" "$@"; }
+client() { node "$NODE_DIR/chat_client.mjs" "$(url)" "$TOK" "$@"; }
 
 client "Hi there.
 relmock: tokens=30 token_ms=5" --origin "$ORIGIN" >"$T/own.json"; rc=$?

@@ -10,7 +10,7 @@ command -v curl >/dev/null || { echo "curl is required"; exit 99; }
 node_clients
 
 SECRET=e2e-secret-of-at-least-32-bytes-long
-URL=http://127.0.0.1:$PORT/api/chat
+url() { echo "http://127.0.0.1:$PORT/api/chat"; }
 start_relmock
 conf() { # conf FAILOVER
 	write_config "$T/relgate.json" "\"auth\": { \"jwt\": { \"secret\": \"$SECRET\" } },
@@ -26,7 +26,7 @@ arm() { curl -s -o /dev/null -d "{\"faults\":$1}" "$M/_relmock/chat/arm"; }
 BODY='{"threadId":"t","messages":[{"role":"user","content":"relmock: tokens=4"}]}'
 post() { # post NAME [BODY]
 	curl -sN -m 20 -o "$T/b.$1" -D "$T/h.$1" -H "authorization: Bearer $TOK" -H 'content-type: application/json' \
-		-d "${2:-$BODY}" "$URL" >/dev/null 2>&1
+		-d "${2:-$BODY}" "$(url)" >/dev/null 2>&1
 }
 status() { head -n 1 "$T/h.$1" | awk '{print $2}'; }
 route() { sed -n 's/^data: //p' "$T/b.$1" | jq -c 'select(.type? == "data-provider-route") | .data' 2>/dev/null; }
