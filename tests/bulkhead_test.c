@@ -793,6 +793,7 @@ START_TEST(relstat_shows_bulkheads)
 	ck_assert_int_eq(tl_jint(b, "inFlight"), 2);
 	ck_assert_int_eq(tl_jint(b, "maxConcurrent"), 24);
 	ck_assert_int_eq(tl_jint(b, "capacity"), BH_CAPACITY);
+	ck_assert_int_eq(tl_jint(b, "held"), 2);
 	ck_assert_int_eq(tl_jint(b, "leaseTtlMs"), 180000);
 	ck_assert_int_eq(
 	    tl_jint(json_object_get(b, "counters"), "acquired"), 2);
@@ -821,6 +822,8 @@ START_TEST(relstat_shows_bulkheads)
 
 	tl_relstat(segname, "-1", text, sizeof(text));
 	ck_assert_ptr_nonnull(strstr(text, "BULKHEAD"));
+	ck_assert_ptr_nonnull(strstr(text, "HELD"));
+	ck_assert_ptr_nonnull(strstr(text, "CAPACITY"));
 	ck_assert_ptr_nonnull(strstr(text, "2/24"));
 	ck_assert_ptr_nonnull(strstr(text, "saturated 1"));
 	ck_assert_ptr_nonnull(strstr(text, "tool_job"));
@@ -830,6 +833,45 @@ START_TEST(relstat_shows_bulkheads)
 	ck_assert(json_is_object(json_object_get(json_object_get(j,
 	    "bulkheads"), "future_bulkhead")));
 	json_decref(j);
+}
+END_TEST
+
+/* relstat lists the -l most recent leases of a bulkhead (20 by
+ * default), not every one of thousands, with the counts beside them. */
+START_TEST(relstat_lists_recent_leases)
+{
+	static char text[1 << 20];
+	uint64_t now = now_ms();
+	struct bh_lease l;
+	json_t *j, *b, *leases;
+
+	for (unsigned k = 0; k < 3000; k++)
+		ck_assert_int_eq(acquire(P_PRI, now + k % 30, MANY, TTL, &l,
+				     NULL),
+		    BH_ACQUIRED);
+	j = tl_relstat(segname, "-j", text, sizeof(text));
+	b = json_object_get(json_object_get(j, "bulkheads"), bh_provider_name(P_PRI));
+	ck_assert_int_eq(tl_jint(b, "inFlight"), 3000);
+	ck_assert_int_eq(tl_jint(b, "held"), 3000);
+	ck_assert_int_eq(tl_jint(b, "maxConcurrent"), MANY);
+	ck_assert_int_eq(tl_jint(b, "capacity"), BH_CAPACITY);
+	leases = json_object_get(b, "leases");
+	ck_assert_int_eq(json_array_size(leases), 20);
+	/* most recent first: the last lease taken at the latest time */
+	ck_assert_int_eq(tl_jint(json_array_get(leases, 0), "acquiredAt"),
+	    (json_int_t)now + 29);
+	ck_assert_int_eq(tl_jint(json_array_get(leases, 0), "id"), 3000);
+	ck_assert_int_eq(tl_jint(json_array_get(leases, 19), "acquiredAt"),
+	    (json_int_t)now + 29);
+	json_decref(j);
+	j = tl_relstat(segname, "-j -l 3", text, sizeof(text));
+	b = json_object_get(json_object_get(j, "bulkheads"), bh_provider_name(P_PRI));
+	ck_assert_int_eq(json_array_size(json_object_get(b, "leases")), 3);
+	ck_assert_int_eq(tl_jint(b, "inFlight"), 3000);
+	json_decref(j);
+	tl_relstat(segname, "-1", text, sizeof(text));
+	ck_assert_ptr_nonnull(strstr(text, "3000/20000"));
+	ck_assert_ptr_nonnull(strstr(text, "32768"));
 }
 END_TEST
 
@@ -857,5 +899,6 @@ main(void)
 	tcase_add_test(tc, large_cap_holds_while_counts_are_corrected);
 	tcase_add_test(tc, warning_cooldown);
 	tcase_add_test(tc, relstat_shows_bulkheads);
+	tcase_add_test(tc, relstat_lists_recent_leases);
 	return tl_run(s);
 }
