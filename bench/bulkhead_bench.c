@@ -191,7 +191,7 @@ main(int argc, char **argv)
 		rc = run(name, held, held, iters, "p0", -1);
 	} else {
 		pid_t pid[16];
-		char who[8];
+		char who[16];
 
 		if (pipe(gate) != 0)
 			return 1;
