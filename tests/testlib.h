@@ -55,8 +55,9 @@ pid_t tl_dead_pid(void);
 /*
  * tl_relstat - run the built relstat ($top_builddir/tools/relstat) with
  * flags on the segment segname; its output in text (at most len - 1
- * bytes, NUL-terminated).  Returns the parsed output for "-j ..." (the caller
- * json_decrefs it), else NULL.  Fails the test unless relstat exits 0.
+ * bytes, NUL-terminated).  Returns the parsed output when flags begin
+ * with "-j" (the caller json_decrefs it), else NULL.  Fails the test
+ * unless relstat exits 0.
  */
 json_t *tl_relstat(
     const char *segname, const char *flags, char *text, size_t len);

@@ -24,8 +24,10 @@
 #include "shm/shm.h"
 #include "util/util.h"
 
+#define RELSTAT_ROWS 20 /* -l: rows per section (leases per bulkhead) */
+
 static volatile sig_atomic_t done;
-static unsigned rows = 10; /* -l: rows per section */
+static unsigned rows = RELSTAT_ROWS; /* -l: rows per section */
 
 static void
 on_int(int sig)
@@ -43,7 +45,8 @@ usage(int code)
 	    "  -1           print once as text and exit\n"
 	    "  -j           print once as JSON and exit\n"
 	    "  -w MINUTES   window for event summaries\n"
-	    "  -l LIMIT     rows per section\n");
+	    "  -l LIMIT     rows per section: the most recent leases of each\n"
+	    "               bulkhead (default 20)\n");
 	exit(code);
 }
 
@@ -333,17 +336,36 @@ circuits_json(const struct shm_seg *seg)
 	return o;
 }
 
+/* A live lease as relstat lists it. */
+struct lease_row {
+	uint64_t acquired_at, id, expires_at;
+	int64_t pid;
+};
+
+/* lease_newer - qsort order: most recent first (acquiredAt, then id). */
+static int
+lease_newer(const void *x, const void *y)
+{
+	const struct lease_row *a = x, *b = y;
+
+	if (a->acquired_at != b->acquired_at)
+		return a->acquired_at < b->acquired_at ? 1 : -1;
+	return a->id < b->id ? 1 : a->id > b->id ? -1 : 0;
+}
+
 /*
- * bulkheads_json - bulkheads: live leases (with owner pid, id and
- * times), settings and counters of every bulkhead, names and offsets read
- * from the area's head (struct bh_head).  null when the segment has no
- * bulkhead area.
+ * bulkheads_json - bulkheads: settings, counts and counters of every
+ * bulkhead and its rows most recent live leases (owner pid, id, times),
+ * names and offsets read from the area's head (struct bh_head; also the
+ * first format, BHAREA1, which had no count).  null when the segment has
+ * no bulkhead area.
  */
 static json_t *
-bulkheads_json(const struct shm_seg *seg)
+bulkheads_json(const struct shm_seg *seg, long limit)
 {
 	const struct shm_area *a = shm_area_by_name(seg, "bulkhead");
 	uint64_t now = now_ms();
+	struct lease_row *live;
 	const char *area;
 	struct bh_head h;
 	json_t *o;
@@ -358,46 +380,59 @@ bulkheads_json(const struct shm_seg *seg)
 	    &((const struct bh_head *)(const void *)area)->described))
 		return o;
 	memcpy(&h, area, sizeof(h));
-	if (memcmp(h.magic, BH_MAGIC, sizeof(h.magic)) != 0 ||
-	    h.pid_bits != BH_PID_BITS || h.capacity > 65536 ||
+	if (memcmp(h.magic, "BHAREA1", sizeof(h.magic)) == 0)
+		h.held_off = 0; /* its pad */
+	else if (memcmp(h.magic, BH_MAGIC, sizeof(h.magic)) != 0)
+		return o;
+	if (h.pid_bits != BH_PID_BITS || h.capacity > 65536 ||
 	    !names_ok(a, h.names_off, h.name_size,
 		(uint64_t)h.nproviders + h.ncounters) ||
 	    h.provs_off + (uint64_t)h.nproviders * h.prov_size > a->size)
 		return o;
+	live = xmalloc(((size_t)h.capacity + 1) * sizeof(*live));
 	for (uint32_t p = 0; p < h.nproviders; p++) {
 		uint64_t base = h.provs_off + (uint64_t)p * h.prov_size;
 		json_t *b = json_object(), *counters = json_object();
 		json_t *leases = json_array();
-		uint32_t live = 0, expired = 0;
+		uint32_t n = 0, expired = 0;
 
 		for (uint32_t i = 0; i < h.capacity; i++) {
 			uint64_t w = seg_u64(area, a->size,
 			    base + h.words_off + (uint64_t)i * 8);
 			uint64_t info = base + h.info_off +
 			    (uint64_t)i * h.info_size;
-			json_t *l;
 
-			if (w == 0)
+			if (!BH_W_IS_LEASE(w)) /* free, or a marker */
 				continue;
 			if (BH_W_EXPIRES(w) <= now) {
 				expired++;
 				continue;
 			}
-			live++;
-			l = json_object();
-			json_object_set_new(l, "pid",
-			    json_integer(BH_W_PID(w)));
+			live[n].pid = BH_W_PID(w);
+			live[n].id = seg_u64(area, a->size, info);
+			live[n].acquired_at = seg_u64(area, a->size, info + 8);
+			live[n].expires_at = BH_W_EXPIRES(w);
+			n++;
+		}
+		qsort(live, n, sizeof(*live), lease_newer);
+		for (uint32_t i = 0; i < n && i < limit; i++) {
+			json_t *l = json_object();
+
+			json_object_set_new(l, "pid", json_integer(live[i].pid));
 			json_object_set_new(l, "id",
-			    json_integer((json_int_t)seg_u64(area, a->size,
-				info)));
+			    json_integer((json_int_t)live[i].id));
 			json_object_set_new(l, "acquiredAt",
-			    time_json(seg_u64(area, a->size, info + 8)));
+			    time_json(live[i].acquired_at));
 			json_object_set_new(l, "expiresAt",
-			    json_integer((json_int_t)BH_W_EXPIRES(w)));
+			    json_integer((json_int_t)live[i].expires_at));
 			json_array_append_new(leases, l);
 		}
-		json_object_set_new(b, "inFlight", json_integer(live));
+		json_object_set_new(b, "inFlight", json_integer(n));
 		json_object_set_new(b, "expired", json_integer(expired));
+		json_object_set_new(b, "held", h.held_off ?
+			json_integer(BH_H_COUNT(seg_u64(area, a->size,
+			    base + h.held_off))) :
+			json_null());
 		json_object_set_new(b, "maxConcurrent",
 		    json_integer(seg_u32(area, a->size, base + h.max_off)));
 		json_object_set_new(b, "capacity", json_integer(h.capacity));
@@ -419,6 +454,7 @@ bulkheads_json(const struct shm_seg *seg)
 			sizeof(name)),
 		    b);
 	}
+	free(live);
 	return o;
 }
 
@@ -762,7 +798,7 @@ admission_json(const struct shm_seg *seg)
 }
 
 static json_t *
-snapshot(const struct shm_seg *seg)
+snapshot(const struct shm_seg *seg, long limit)
 {
 	const struct shm_area *pa = shm_area_by_name(seg, "proc");
 	const struct shm_header *h = seg->hdr;
@@ -833,7 +869,7 @@ snapshot(const struct shm_seg *seg)
 	json_object_set_new(root, "processes", procs);
 	json_object_set_new(root, "rateLimitPressure", ratelimit_json(seg));
 	json_object_set_new(root, "circuits", circuits_json(seg));
-	json_object_set_new(root, "bulkheads", bulkheads_json(seg));
+	json_object_set_new(root, "bulkheads", bulkheads_json(seg, limit));
 	json_object_set_new(root, "chatAdmission", admission_json(seg));
 
 	if (shm_config_read(seg, text, SHM_CONFIG_MAX + 1, &gen) == 0 &&
@@ -926,17 +962,23 @@ print_bulkheads(FILE *out, json_t *bhs)
 
 	if (!json_is_object(bhs))
 		return;
-	fprintf(out, "\n%-26s %9s %7s %s\n", "BULKHEAD", "IN FLIGHT",
-	    "EXPIRED", "COUNTERS");
+	fprintf(out, "\n%-26s %11s %5s %8s %7s %s\n", "BULKHEAD",
+	    "IN FLIGHT", "HELD", "CAPACITY", "EXPIRED", "COUNTERS");
 	json_object_foreach(bhs, name, b) {
-		char used[32];
+		json_t *held = json_object_get(b, "held");
+		char used[32], hs[16] = "-";
 
 		snprintf(used, sizeof(used), "%lld/%lld",
 		    (long long)json_integer_value(
 			json_object_get(b, "inFlight")),
 		    (long long)json_integer_value(
 			json_object_get(b, "maxConcurrent")));
-		fprintf(out, "%-26s %9s %7lld", name, used,
+		if (json_is_integer(held))
+			snprintf(hs, sizeof(hs), "%lld",
+			    (long long)json_integer_value(held));
+		fprintf(out, "%-26s %11s %5s %8lld %7lld", name, used, hs,
+		    (long long)json_integer_value(
+			json_object_get(b, "capacity")),
 		    (long long)json_integer_value(
 			json_object_get(b, "expired")));
 		print_counters(out, b);
@@ -1090,7 +1132,7 @@ main(int argc, char **argv)
 	signal(SIGINT, on_int);
 	signal(SIGTERM, on_int);
 	do {
-		json_t *snap = snapshot(&seg);
+		json_t *snap = snapshot(&seg, (long)rows);
 
 		json_object_set_new(json_object_get(snap, "header"), "segment",
 		    json_string(name));

@@ -1,8 +1,9 @@
 #!/bin/bash
 # config.sh - configuration contracts: relgated -t names the broken key in
-# one line, environment names of SPEC section 2 override the file, secrets
-# never leave redacted, SIGHUP applies a good file and keeps the running
-# config when the new file is broken.
+# one line (a bulkhead cap above the lease slots of a bulkhead too),
+# environment names of SPEC section 2 override the file, secrets never
+# leave redacted, SIGHUP applies a good file and keeps the running config
+# when the new file is broken.
 . "$(dirname "$0")/lib.sh"
 
 # --- relgated -t ---------------------------------------------------------
@@ -34,6 +35,8 @@ check "-t bad listen address: one line naming admin.listen" '[ "$TRC" -ne 0 ] &&
 
 RATE_LIMIT_GMAIL_PUSH_MAX=2000000 "$RELGATED" -t -c "$T/good.json" >/dev/null 2>"$T/t.err"; TRC=$?
 check "-t env out of range: non-zero, names the variable" '[ "$TRC" -ne 0 ] && grep -q RATE_LIMIT_GMAIL_PUSH_MAX "$T/t.err"'
+BULKHEAD_OR_PRI_MAX_CONCURRENT=32769 "$RELGATED" -t -c "$T/good.json" >/dev/null 2>"$T/t.err"; TRC=$?
+check "-t bulkhead cap above the 32768 lease slots: one line naming the knob and the capacity" '[ "$TRC" -ne 0 ] && [ "$(wc -l <"$T/t.err")" -eq 1 ] && grep -q "BULKHEAD_OR_PRI_MAX_CONCURRENT.*allowed 1..32768" "$T/t.err"'
 RELGATE_HTTP_LISTEN=nonsense "$RELGATED" -t -c "$T/good.json" >/dev/null 2>"$T/t.err"; TRC=$?
 check "-t RELGATE_HTTP_LISTEN=nonsense: non-zero, names http.listen" '[ "$TRC" -ne 0 ] && grep -q "http.listen" "$T/t.err"'
 
@@ -53,12 +56,14 @@ SECRET=s3cr3t-$RANDOM-value
 export RELGATE_STATE_DIR=$T/state RELGATE_RUN_DIR=$T/run RELGATE_SHM_NAME=$SHM
 export RELGATE_HTTP_LISTEN=127.0.0.1:$PORT RELGATE_ADMIN_LISTEN=127.0.0.1:$ADMIN
 export WHATSAPP_APP_SECRET=$SECRET RELGATE_BACKEND_SECRET=$SECRET RATE_LIMIT_WHATSAPP_MAX=77
+export BULKHEAD_OR_PRI_MAX_CONCURRENT=20000 # 20,000 chat streams
 start_relgated "$T/run.json"
 check "started from environment names" 'wait_for 15 "$all_ready"'
 snap >"$T/snap.json"
 check "env RELGATE_HTTP_LISTEN is in effect" 'jq -e --arg l "127.0.0.1:$PORT" ".config.http.listen == \$l" "$T/snap.json"'
 check "env RATE_LIMIT_WHATSAPP_MAX=77 is in effect" 'jq -e ".config.RATE_LIMIT_WHATSAPP_MAX == 77" "$T/snap.json"'
 check "file value RATE_LIMIT_GMAIL_PUSH_MAX=50 is in effect" 'jq -e ".config.RATE_LIMIT_GMAIL_PUSH_MAX == 50" "$T/snap.json"'
+check "env BULKHEAD_OR_PRI_MAX_CONCURRENT=20000: bulkhead of 20000 places in 32768 slots" 'jq -e ".bulkheads.openrouter_chat_primary | .maxConcurrent == 20000 and .capacity == 32768 and .held == 0" "$T/snap.json"'
 check "secrets redacted in relstat" 'jq -e ".config.WHATSAPP_APP_SECRET == \"***\" and .config.backend.secret == \"***\"" "$T/snap.json"'
 "$RELSTAT" -n "$SHM" -1 >"$T/snap.txt"
 check "no secret in relstat -j, relstat -1 or the log" '[ -z "$(grep -l -- "$SECRET" "$T/snap.json" "$T/snap.txt" "$LOG")" ]'
