@@ -341,7 +341,8 @@ usage(int code)
 	    "  --backend-secret S      HMAC key of X-Relgate-Signature\n"
 	    "  --tls-listen HOST:PORT  also serve HTTPS there (loopback)\n"
 	    "  --tls-dir DIR           where the test CA goes (DIR/ca.pem)\n"
-	    "  -v, --verbose           one log line per request\n",
+	    "  -v, --verbose           one log line per request\n"
+	    "  --help, --version\n",
 	    DEFAULT_LISTEN);
 	exit(code);
 }
@@ -357,6 +358,7 @@ main(int argc, char **argv)
 		{ "tls-dir", required_argument, NULL, 'D' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *listen_opt = NULL, *config = NULL, *secret = NULL;
@@ -393,6 +395,9 @@ main(int argc, char **argv)
 		case 'h':
 			usage(0);
 			break;
+		case 'V':
+			printf("relmock %s\n", RG_VERSION);
+			return 0;
 		default:
 			usage(2);
 		}
