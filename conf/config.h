@@ -38,6 +38,7 @@ enum knob_flags {
 	KF_RESTART = 1u << 1,  /* a reload keeps the running value */
 	KF_SEED = 1u << 2,     /* seeds' knob: env name = key, top-level */
 	KF_OPTIONAL = 1u << 3, /* may be unset (NULL); default NULL */
+	KF_PATH = 1u << 4,     /* file or directory: see config_resolve_paths */
 };
 
 /* Field type in struct config for each knob type. */
@@ -114,6 +115,15 @@ enum config_load_flags {
 struct config *config_load(const char *path, unsigned flags, char *err,
     size_t errlen);
 void config_free(struct config *cfg);
+
+/*
+ * config_resolve_paths - make every set KF_PATH knob absolute, a relative
+ * one taken from dir (relgated's working directory at start).  Returns 0,
+ * or -1 with one line in err when the absolute path is longer than the
+ * knob allows.
+ */
+int config_resolve_paths(struct config *cfg, const char *dir, char *err,
+    size_t errlen);
 
 /* config_env_name - environment name of a knob (static buffer per call). */
 const char *config_env_name(const struct knob *k, char *buf, size_t len);

@@ -176,3 +176,24 @@ mkdir_p(const char *path, unsigned mode)
 		return -1;
 	return 0;
 }
+
+char *
+path_absolute(const char *dir, const char *path)
+{
+	size_t n;
+
+	if (path[0] == '/')
+		return xstrdup(path);
+	while (path[0] == '.' && path[1] == '/')
+		for (path += 2; path[0] == '/'; path++)
+			;
+	if (strcmp(path, ".") == 0)
+		path = "";
+	n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	if (path[0] == '\0')
+		return xasprintf("%.*s", (int)n, dir);
+	return xasprintf("%.*s%s%s", (int)n, dir,
+	    n == 1 && dir[0] == '/' ? "" : "/", path);
+}

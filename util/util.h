@@ -36,4 +36,8 @@ int json_escape(char *dst, size_t cap, size_t *pos, const char *s, size_t n);
 /* mkdir_p - create a directory and its parents with mode; 0 or -1/errno. */
 int mkdir_p(const char *path, unsigned mode);
 
+/* path_absolute - path as an absolute path in fresh memory: unchanged when
+ * it starts with '/', else dir/path with leading "./" dropped. */
+char *path_absolute(const char *dir, const char *path);
+
 #endif
