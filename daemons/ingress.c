@@ -589,7 +589,7 @@ chat_body(struct ing *g, struct httpd_req *req)
 	}
 	json_decref(j);
 	fail(g, req, RG_E_MISCONFIGURED,
-	    "The chat provider is not wired yet.", 0, &h);
+	    "This relgate version does not stream chat.", 0, &h);
 }
 
 /* gateway_mode - legacy, shadow or authoritative (SPEC §3). */

@@ -1,7 +1,7 @@
 /*
- * provider - the provider role.  For now it runs the shared skeleton only: it
- * heartbeats, reloads, and answers pings on its links; the issues that
- * build the role add its work through these callbacks.
+ * provider - the provider role.  In this version it runs the shared
+ * skeleton only: it heartbeats, reloads, and answers pings on its links;
+ * its work goes into these callbacks.
  */
 #include "daemons/skeleton.h"
 

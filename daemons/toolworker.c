@@ -1,8 +1,8 @@
 /*
- * tool-worker - runs queued work.  Now: the delivery worker, which takes
- * the webhooks the ingress stored (gate/delivq) to the application backend
- * (SPEC §3 "Deliveries to the application").  Tool jobs come with the tool
- * issue.
+ * tool-worker - runs queued work: the delivery worker, which takes the
+ * webhooks the ingress stored (gate/delivq) to the application backend
+ * (SPEC §3 "Deliveries to the application").  It runs no tool jobs in
+ * this version.
  *
  * A delivery is POSTed to backend.url + "/" + topic with Idempotency-Key
  * and X-Relgate-Delivery (the delivery id) and X-Relgate-Signature

@@ -139,7 +139,7 @@ void bh_area_init(struct shm_seg *seg);
  * sooner; at least 1; may be NULL).  Frees expired leases it meets, and
  * leases of dead owners before it reports saturation.  seg must be
  * attached writable; a segment without the area grants a lease that holds
- * nothing (fail open, as the seeds).
+ * nothing (fail open).
  */
 /* bh_configure - record a provider's configured cap and TTL for relstat
  * (the supervisor, at start and reload; bh_acquire records what it is
