@@ -83,7 +83,10 @@ run)
 	echo "dev.sh: local tokens and secrets (var/dev.env, kept across runs):"
 	grep -v '^#' var/dev.env | sed 's/^/  /'
 	mock=127.0.0.1:8090
-	build/tools/relmock/relmock -l "$mock" --backend-secret "$RELGATE_BACKEND_SECRET" >var/relmock.log 2>&1 &
+	# the secret goes in a file: a command line is visible to every user
+	(umask 077 && printf '{"listen": "%s", "backend_secret": "%s"}\n' \
+		"$mock" "$RELGATE_BACKEND_SECRET" >var/relmock.json)
+	build/tools/relmock/relmock -c var/relmock.json >var/relmock.log 2>&1 &
 	mock_pid=$!
 	rg_pid=
 	# Ctrl-C reaches every process of the terminal; SIGTERM only this
