@@ -6,14 +6,7 @@
 version=$(sed -n 's/^#define PACKAGE_VERSION "\(.*\)"/\1/p' "$top_builddir/config.h")
 T=$(mktemp -d /tmp/rgcli.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-passes=0 fails=0
-check() { # check DESCRIPTION command...
-	if "${@:2}" >/dev/null; then
-		passes=$((passes + 1)); echo "ok: $1"
-	else
-		fails=$((fails + 1)); echo "FAIL: $1"
-	fi
-}
+. "$(dirname "$0")/check.sh"
 for p in daemons/relgated tools/relstat tools/relctl tools/relmock/relmock \
     daemons/ingress daemons/admission daemons/provider daemons/tool-worker \
     daemons/monitor; do
@@ -28,5 +21,4 @@ for p in daemons/relgated tools/relstat tools/relctl tools/relmock/relmock \
 	"$bin" --no-such-option >/dev/null 2>&1; rc=$?
 	check "$name --no-such-option: exit 2" [ "$rc" -eq 2 ]
 done
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

@@ -41,16 +41,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-ok() { PASSES=$((PASSES + 1)); echo "ok: $*"; }
-fail() { FAILS=$((FAILS + 1)); echo "FAIL: $*"; }
-check() { # check DESCRIPTION command...
-	local what=$1; shift
-	if "$@" >/dev/null; then ok "$what"; else fail "$what"; fi
-}
-finish() {
-	echo "$PASSES passed, $FAILS failed"
-	[ "$FAILS" -eq 0 ]
-}
+. "$(dirname "${BASH_SOURCE[0]}")/check.sh"
 
 # write_config FILE [extra JSON members]
 write_config() {

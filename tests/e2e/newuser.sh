@@ -52,17 +52,7 @@ fi
 # --- inside the namespaces: pid 1, own loopback, own /dev/shm -------------
 T=$2
 R=$T/relgate
-PASSES=0 FAILS=0
-ok() { PASSES=$((PASSES + 1)); echo "ok: $*"; }
-fail() { FAILS=$((FAILS + 1)); echo "FAIL: $*"; }
-check() { # check DESCRIPTION command...
-	local what=$1; shift
-	if "$@" >/dev/null; then ok "$what"; else fail "$what"; fi
-}
-finish() {
-	echo "$PASSES passed, $FAILS failed"
-	[ "$FAILS" -eq 0 ]
-}
+. "$(dirname "$0")/check.sh"
 ip link set lo up || exit 1
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm || exit 1
 cd "$R" || exit 1
