@@ -33,12 +33,14 @@ if [ "${1:-}" != --inner ]; then
 		echo "fresh clone of $src at $(git -C "$T/relgate" log -1 --format='%h %s')"
 	else
 		# an unpacked tarball: the source as shipped, without the
-		# build and install trees that may sit inside it
+		# build trees (a config.status), install tree (make
+		# distcheck's _inst) and local state that may sit inside it
 		mkdir "$T/relgate"
 		for f in "$src"/* "$src"/.[!.]*; do
 			[ -e "$f" ] || continue
+			[ -e "$f/config.status" ] && continue
 			case ${f##*/} in
-			build | build-* | _build | _inst | var | .output) continue ;;
+			_build | _inst | var | .output) continue ;;
 			esac
 			cp -pR "$f" "$T/relgate/" || exit 1
 		done
