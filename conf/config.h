@@ -38,7 +38,7 @@ enum knob_flags {
 	KF_RESTART = 1u << 1,  /* a reload keeps the running value */
 	KF_SEED = 1u << 2,     /* runtime knob: env name = key, top-level */
 	KF_OPTIONAL = 1u << 3, /* may be unset (NULL); default NULL */
-	KF_PATH = 1u << 4,     /* file or directory: see config_resolve_paths */
+	KF_PATH = 1u << 4,     /* a file or directory: config_resolve_paths */
 };
 
 /* Field type in struct config for each knob type. */

@@ -565,7 +565,6 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-
 static void
 take_pidfile(void)
 {

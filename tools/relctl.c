@@ -159,7 +159,8 @@ why_silent(const struct target *t)
 		t->instance) != 0 ||
 	    strncmp(addr, "ipc://", 6) != 0 ||
 	    strlen(addr + 6) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "relctl: no inbox address for %s.%u under %s\n",
+		fprintf(stderr,
+		    "relctl: no inbox address for %s.%u under %s\n",
 		    role_name(t->role), t->instance, rc.cfg->run_dir);
 		return;
 	}
