@@ -58,17 +58,17 @@ summaries() { # print every Check summary and e2e closing line
 dev_env() {
 	local f=var/dev.env n
 	[ -f "$f" ] && return 0
-	umask 077
-	{
+	(
+		umask 077 # the file holds secrets
+		exec >"$f.tmp"
 		echo "# tools/dev.sh run: local tokens and secrets (delete this file to renew them)"
 		for n in GMAIL_PUBSUB_VERIFY_TOKEN WHATSAPP_VERIFY_TOKEN WHATSAPP_APP_SECRET \
 		    OAUTH_STATE_SECRET RELGATE_OAUTH_CLIENT_SECRET RELGATE_BACKEND_SECRET \
 		    RELGATE_AUTH_JWT_SECRET; do
 			echo "$n=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 		done
-	} >"$f.tmp"
+	)
 	mv "$f.tmp" "$f"
-	umask 022
 }
 
 case "${1:-}" in
