@@ -1351,13 +1351,42 @@ config_keep_restart_knobs(struct config *next, const struct config *cur,
 	}
 }
 
+int
+config_resolve_paths(struct config *cfg, const char *dir, char *err,
+    size_t errlen)
+{
+	struct ectx e = { err, errlen, NULL };
+	size_t i;
+
+	for (i = 0; i < KNOB_COUNT; i++) {
+		const struct knob *k = &config_knobs[i];
+		char **f = field(cfg, k), *abs;
+
+		if (!(k->flags & KF_PATH) || *f == NULL || (*f)[0] == '\0' ||
+		    (*f)[0] == '/')
+			continue;
+		abs = path_absolute(dir, *f);
+		if ((int64_t)strlen(abs) > k->max) {
+			errf(&e, "config: %s: \"%s\" is %s, %zu bytes; at "
+				 "most %lld",
+			    k->key, *f, abs, strlen(abs), (long long)k->max);
+			free(abs);
+			return -1;
+		}
+		free(*f);
+		*f = abs;
+	}
+	return 0;
+}
+
 static const char *
 flags_text(unsigned f, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s%s%s%s", (f & KF_SECRET) ? "secret," : "",
+	snprintf(buf, len, "%s%s%s%s%s", (f & KF_SECRET) ? "secret," : "",
 	    (f & KF_RESTART) ? "restart," : "",
 	    (f & KF_OPTIONAL) ? "optional," : "",
-	    (f & KF_SEED) ? "seed," : "");
+	    (f & KF_PATH) ? "path," : "",
+	    (f & KF_SEED) ? "top-level," : "");
 	if (buf[0] == '\0')
 		snprintf(buf, len, "-");
 	else

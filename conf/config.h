@@ -5,7 +5,7 @@
  *
  * Precedence: built-in default < JSON file < environment.  A key "a.b" is
  * member "b" of object "a" in the file; its environment form is
- * "RELGATE_A_B".  Knobs flagged KF_SEED (the seeds' runtime knobs) are
+ * "RELGATE_A_B".  Knobs flagged KF_SEED (the runtime knobs) are
  * top-level members of the file and read from the environment under their
  * own name.  An invalid value is never replaced by its default: loading
  * fails with one line naming the key, the value and what is allowed.
@@ -36,8 +36,9 @@ enum knob_type {
 enum knob_flags {
 	KF_SECRET = 1u << 0,   /* redacted as "***" everywhere */
 	KF_RESTART = 1u << 1,  /* a reload keeps the running value */
-	KF_SEED = 1u << 2,     /* seeds' knob: env name = key, top-level */
+	KF_SEED = 1u << 2,     /* runtime knob: env name = key, top-level */
 	KF_OPTIONAL = 1u << 3, /* may be unset (NULL); default NULL */
+	KF_PATH = 1u << 4,     /* a file or directory: config_resolve_paths */
 };
 
 /* Field type in struct config for each knob type. */
@@ -58,7 +59,7 @@ struct config_strlist {
 /*
  * The table: KNOB(id, key, type, def, min, max, allowed, envdef, flags, doc)
  *   id      C member name in struct config
- *   key     file key ("http.listen") or seeds' name ("RATE_LIMIT_...")
+ *   key     file key ("http.listen") or runtime knob ("RATE_LIMIT_...")
  *   def     default as text, parsed like an environment value; NULL = unset
  *   min/max range for KT_INT, length bounds for KT_STR
  *   allowed "a|b" for KT_ENUM, JSON type name for KT_JSON, else NULL
@@ -115,12 +116,21 @@ struct config *config_load(const char *path, unsigned flags, char *err,
     size_t errlen);
 void config_free(struct config *cfg);
 
+/*
+ * config_resolve_paths - make every set KF_PATH knob absolute, a relative
+ * one taken from dir (relgated's working directory at start).  Returns 0,
+ * or -1 with one line in err when the absolute path is longer than the
+ * knob allows.
+ */
+int config_resolve_paths(struct config *cfg, const char *dir, char *err,
+    size_t errlen);
+
 /* config_env_name - environment name of a knob (static buffer per call). */
 const char *config_env_name(const struct knob *k, char *buf, size_t len);
 
 /*
  * config_to_json - the effective config in file form (nested objects for
- * dotted keys, seeds' knobs top-level).  redact: secrets that are set
+ * dotted keys, runtime knobs top-level).  redact: secrets that are set
  * become "***".  Unset optional knobs are null.
  */
 json_t *config_to_json(const struct config *cfg, int redact);

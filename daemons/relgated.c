@@ -66,6 +66,7 @@ static struct {
 	struct shm_proc *self;
 	struct event_base *base;
 	struct event *drain;
+	char cwd[PATH_MAX]; /* at start: relative paths are taken from it */
 	char libexec[PATH_MAX];
 	char *effective;
 	char *pidfile;
@@ -118,9 +119,33 @@ level_of(const char *name)
 	return LOG_LVL_INFO;
 }
 
+/* find_libexec - where the role binaries are when libexec_dir is empty:
+ * relgated's own directory if they are there (a build tree), else the
+ * installed one. */
+static char *
+find_libexec(void)
+{
+	char self[PATH_MAX], probe[PATH_MAX + 32];
+	ssize_t n;
+
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return xstrdup(RG_PKGLIBEXECDIR);
+	self[n] = '\0';
+	if (strrchr(self, '/') != NULL)
+		*strrchr(self, '/') = '\0';
+	snprintf(probe, sizeof(probe), "%s/%s", self,
+	    role_binary(ROLE_INGRESS));
+	return xstrdup(access(probe, X_OK) == 0 ? self : RG_PKGLIBEXECDIR);
+}
+
 /*
- * load_config - config_load plus the checks that need more than one knob:
- * the proxied routes and the JWT settings.  NULL + one line in err.
+ * load_config - config_load plus the checks that need more than one knob
+ * (the proxied routes, the JWT settings), with the values relgated runs
+ * with filled in, so that children, relstat and relctl all see them:
+ * relative paths taken from the directory relgated started in,
+ * ingress.count 0 as the number of processes, an empty libexec_dir as the
+ * directory found.  NULL + one line in err.
  */
 static struct config *
 load_config(char *err, size_t errlen)
@@ -133,6 +158,15 @@ load_config(char *err, size_t errlen)
 
 	if (cfg == NULL)
 		return NULL;
+	if (cfg->libexec_dir[0] == '\0') {
+		free(cfg->libexec_dir);
+		cfg->libexec_dir = find_libexec();
+	}
+	if (config_resolve_paths(cfg, sv.cwd, err, errlen) != 0) {
+		config_free(cfg);
+		return NULL;
+	}
+	cfg->ingress_count = role_instances(cfg, ROLE_INGRESS);
 	if (routes_parse(cfg->routes, &routes, &n, why, sizeof(why)) != 0) {
 		snprintf(err, errlen, "config: %s", why);
 		config_free(cfg);
@@ -588,31 +622,6 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* find_libexec - where the role binaries are. */
-static void
-find_libexec(void)
-{
-	char self[PATH_MAX], probe[PATH_MAX + 32];
-	ssize_t n;
-
-	if (sv.cfg->libexec_dir[0] != '\0') {
-		strlcpy_rg(sv.libexec, sv.cfg->libexec_dir,
-		    sizeof(sv.libexec));
-		return;
-	}
-	strlcpy_rg(sv.libexec, RG_PKGLIBEXECDIR, sizeof(sv.libexec));
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return;
-	self[n] = '\0';
-	if (strrchr(self, '/') != NULL)
-		*strrchr(self, '/') = '\0';
-	snprintf(probe, sizeof(probe), "%s/%s", self,
-	    role_binary(ROLE_INGRESS));
-	if (access(probe, X_OK) == 0)
-		strlcpy_rg(sv.libexec, self, sizeof(sv.libexec));
-}
-
 static void
 take_pidfile(void)
 {
@@ -737,7 +746,9 @@ usage(int code)
 	    "  -c FILE        configuration file (default %s)\n"
 	    "  -t             check the configuration and exit\n"
 	    "  --help-config  list every setting, its environment name, "
-	    "default and range\n",
+	    "default and range\n"
+	    "  --help         this text\n"
+	    "  --version      print the version\n",
 	    DEFAULT_CONFIG);
 	exit(code);
 }
@@ -748,6 +759,7 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "help-config", optional_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct event *ev[4], *tick;
@@ -778,14 +790,21 @@ main(int argc, char **argv)
 		case 'h':
 			usage(0);
 			break;
+		case 'V':
+			printf("relgated %s\n", RG_VERSION);
+			return 0;
 		default:
 			usage(2);
 		}
 	}
 	if (optind != argc)
 		usage(2);
+	if (getcwd(sv.cwd, sizeof(sv.cwd)) == NULL)
+		fatal("getcwd");
 	if (sv.config_path == NULL)
 		sv.config_path = DEFAULT_CONFIG;
+	else
+		sv.config_path = path_absolute(sv.cwd, sv.config_path);
 
 	sv.cfg = load_config(err, sizeof(err));
 	if (test_only) {
@@ -805,7 +824,7 @@ main(int argc, char **argv)
 	if (!shm_name_valid(sv.cfg->shm_name))
 		fatalx("config: shm.name: \"%s\" must look like /name",
 		    sv.cfg->shm_name);
-	find_libexec();
+	strlcpy_rg(sv.libexec, sv.cfg->libexec_dir, sizeof(sv.libexec));
 	check_binaries();
 
 	if (!sv.foreground) {

@@ -555,13 +555,19 @@ role_stop(struct role_ctx *ctx)
 }
 
 static void
-usage(const char *prog)
+usage(const char *prog, int code)
 {
-	fprintf(stderr,
+	fprintf(code ? stderr : stdout,
 	    "usage: %s -c EFFECTIVE_CONFIG -s SLOT -i INSTANCE [-S]\n"
-	    "(started by relgated; not meant to be run by hand)\n",
+	    "  -c FILE      the effective configuration relgated wrote\n"
+	    "  -s SLOT      process-table slot in the shm segment\n"
+	    "  -i INSTANCE  instance number of this role\n"
+	    "  -S           log to syslog instead of stderr\n"
+	    "  --help, --version\n"
+	    "relgated starts this program; it is not meant to be run by "
+	    "hand.\n",
 	    prog);
-	exit(2);
+	exit(code);
 }
 
 static unsigned
@@ -573,7 +579,7 @@ parse_uint(const char *s, const char *prog)
 	errno = 0;
 	v = strtoul(s, &end, 10);
 	if (errno != 0 || *end != '\0' || end == s || v > 255)
-		usage(prog);
+		usage(prog, 2);
 	return (unsigned)v;
 }
 
@@ -587,30 +593,44 @@ role_main(int argc, char **argv, const struct role_ops *ops)
 	int opt, to_syslog = 0, have_slot = 0, have_inst = 0;
 	uint64_t gen;
 
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *prog = role_binary(ops->role);
+
 	ctx->ops = ops;
 	ctx->role = ops->role;
-	while ((opt = getopt(argc, argv, "c:s:i:S")) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:s:i:S", longopts, NULL)) !=
+	    -1) {
 		switch (opt) {
 		case 'c':
 			ctx->config_path = optarg;
 			break;
 		case 's':
-			ctx->slot = parse_uint(optarg, argv[0]);
+			ctx->slot = parse_uint(optarg, prog);
 			have_slot = 1;
 			break;
 		case 'i':
-			ctx->instance = parse_uint(optarg, argv[0]);
+			ctx->instance = parse_uint(optarg, prog);
 			have_inst = 1;
 			break;
 		case 'S':
 			to_syslog = 1;
 			break;
+		case 'h':
+			usage(prog, 0);
+			break;
+		case 'V':
+			printf("%s %s\n", prog, RG_VERSION);
+			return 0;
 		default:
-			usage(argv[0]);
+			usage(prog, 2);
 		}
 	}
 	if (ctx->config_path == NULL || !have_slot || !have_inst)
-		usage(argv[0]);
+		usage(prog, 2);
 	snprintf(ident, sizeof(ident), "%s.%u", role_name(ctx->role),
 	    ctx->instance);
 	log_init(ident, to_syslog);

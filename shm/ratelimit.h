@@ -2,7 +2,7 @@
  * ratelimit - fixed-window rate limits per (bucket, key) in the shm area
  * "ratelimit", shared by every ingress process (SPEC section 4).
  *
- * Semantics as the seeds: the first request of a window starts it (the
+ * Semantics (SPEC section 4): the first request of a window starts it (the
  * window ends window_ms later); a request over the limit is refused with
  * the time to the window's end and does not increment; an expired window
  * is started again, and an expired slot may be taken by another key.

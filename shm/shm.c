@@ -88,7 +88,7 @@ area_size(enum shm_area_id id, const struct shm_sizes *sz, uint32_t *stride,
 		return sizeof(struct shm_store);
 	default:
 		(void)sz;
-		return 0; /* reserved for a later issue */
+		return 0; /* not used by this version */
 	}
 }
 

@@ -843,6 +843,44 @@ START_TEST(test_shipped_file)
 }
 END_TEST
 
+START_TEST(test_resolve_paths)
+{
+	struct config *cfg;
+	char longdir[300];
+
+	cfg = load(write_conf("paths.json", "{\"state_dir\":\"var/state\","
+			     "\"run_dir\":\"./var//run\","
+			     "\"tls\":{\"ca_file\":\"ca.pem\"},"
+			     "\"libexec_dir\":\"/opt/rg\"}"), CONFIG_NO_ENV);
+	ck_assert_msg(cfg != NULL, "%s", errbuf);
+	ck_assert_int_eq(config_resolve_paths(cfg, "/srv/rg/", errbuf,
+			     sizeof(errbuf)),
+	    0);
+	ck_assert_str_eq(cfg->state_dir, "/srv/rg/var/state");
+	ck_assert_str_eq(cfg->run_dir, "/srv/rg/var//run");
+	ck_assert_str_eq(cfg->tls_ca_file, "/srv/rg/ca.pem");
+	ck_assert_str_eq(cfg->libexec_dir, "/opt/rg");
+	ck_assert_ptr_null(cfg->auth_jwt_public_key_file);
+	ck_assert_str_eq(cfg->shm_name, "/relgate"); /* not a path knob */
+	config_free(cfg);
+
+	/* run_dir allows 80 bytes: a deep directory makes it too long */
+	memset(longdir, 'd', sizeof(longdir) - 1);
+	longdir[0] = '/';
+	longdir[sizeof(longdir) - 1] = '\0';
+	cfg = load(write_conf("run.json", "{\"run_dir\":\"run\"}"),
+	    CONFIG_NO_ENV);
+	ck_assert_msg(cfg != NULL, "%s", errbuf);
+	ck_assert_int_eq(config_resolve_paths(cfg, longdir, errbuf,
+			     sizeof(errbuf)),
+	    -1);
+	ck_assert_ptr_nonnull(strstr(errbuf, "config: run_dir: \"run\" is /"));
+	ck_assert_ptr_nonnull(strstr(errbuf, "at most 80"));
+	ck_assert_str_eq(cfg->run_dir, "run");
+	config_free(cfg);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -872,6 +910,7 @@ config_suite(void)
 	tcase_add_test(tc, test_keep_restart);
 	tcase_add_test(tc, test_help);
 	tcase_add_test(tc, test_shipped_file);
+	tcase_add_test(tc, test_resolve_paths);
 	suite_add_tcase(s, tc);
 	return s;
 }

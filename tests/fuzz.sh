@@ -13,15 +13,22 @@
 # Optional seeds: tests/fuzz/NAME/ (corpus files), tests/fuzz/NAME.dict.
 #
 # Environment: FUZZ_SECONDS, FUZZ_TARGETS (space-separated names, default
-# all), FUZZ_OUT (work directory, default a fresh one in /tmp), CC (clang).
+# all), FUZZ_OUT (work directory, kept; default a fresh one in /tmp,
+# removed on exit), CC (clang).
 # Needs clang with libFuzzer: on Debian 12 libclang_rt.fuzzer is in
 # libclang-rt-14-dev (a dependency of the clang-14 package).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 secs=${FUZZ_SECONDS:-20}
 cc=${CC:-clang}
-out=${FUZZ_OUT:-$(mktemp -d /tmp/rgfuzz.XXXXXX)}
-mkdir -p "$out"
+if [ -n "${FUZZ_OUT:-}" ]; then
+	out=$FUZZ_OUT
+	mkdir -p "$out"
+else
+	out=$(mktemp -d /tmp/rgfuzz.XXXXXX)
+	trap 'rm -rf "$out"' EXIT
+	trap 'exit 1' INT TERM
+fi
 san="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all"
 # the project's external libraries are always offered to the linker
 # (--as-needed keeps only those a target uses)
@@ -105,4 +112,7 @@ for f in "${targets[@]}"; do
 		failed=1
 	fi
 done
+if [ "$failed" -ne 0 ] && [ -z "${FUZZ_OUT:-}" ]; then
+	echo "fuzz.sh: FUZZ_OUT=DIR keeps the work directory (crash inputs)" >&2
+fi
 exit $failed

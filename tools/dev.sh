@@ -1,8 +1,12 @@
 #!/bin/bash
 # dev.sh - the two set-up commands of the README, for a fresh Debian 12.
-#   tools/dev.sh run    install what is missing, build, start relgate in the
-#                       foreground on its embedded defaults (state and
-#                       sockets under ./var, loopback ports)
+#   tools/dev.sh run    install what is missing, build, start relmock (the
+#                       local application backend and OAuth token endpoint,
+#                       127.0.0.1:8090) and relgated in the foreground,
+#                       wired together: state and sockets under ./var,
+#                       loopback ports 8080 (public) and 9464 (admin), shm
+#                       /relgate.dev, tokens and secrets generated once
+#                       into var/dev.env.  Ctrl-C (or SIGTERM) stops both.
 #   tools/dev.sh test   install what is missing, build, run every test:
 #                       make check (unit + end-to-end), then the unit tests
 #                       again under AddressSanitizer + UBSan
@@ -28,6 +32,12 @@ deps() {
 
 build() { # build DIR [configure args]
 	local dir=$1; shift
+	if [ -f config.status ]; then
+		# an in-place ./configure makes every build directory refuse
+		# to configure (and its objects would shadow theirs)
+		echo "dev.sh: the source tree is configured in place; 'make distclean' there so that $dir/ can build"
+		make -s distclean >/dev/null 2>&1 || rm -f config.status config.h config.log stamp-h1 Makefile
+	fi
 	[ -x configure ] && [ configure -nt configure.ac ] && [ Makefile.in -nt Makefile.am ] || autoreconf -fi
 	mkdir -p "$dir"
 	if [ ! -f "$dir/Makefile" ]; then
@@ -44,14 +54,67 @@ summaries() { # print every Check summary and e2e closing line
 	done
 }
 
+# dev_env - var/dev.env: the local tokens and secrets, generated once
+dev_env() {
+	local f=var/dev.env n
+	[ -f "$f" ] && return 0
+	(
+		umask 077 # the file holds secrets
+		exec >"$f.tmp"
+		echo "# tools/dev.sh run: local tokens and secrets (delete this file to renew them)"
+		for n in GMAIL_PUBSUB_VERIFY_TOKEN WHATSAPP_VERIFY_TOKEN WHATSAPP_APP_SECRET \
+		    OAUTH_STATE_SECRET RELGATE_OAUTH_CLIENT_SECRET RELGATE_BACKEND_SECRET \
+		    RELGATE_AUTH_JWT_SECRET; do
+			echo "$n=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+		done
+	)
+	mv "$f.tmp" "$f"
+}
+
 case "${1:-}" in
 run)
 	deps
 	build build
 	mkdir -p var
-	echo "dev.sh: relgated in the foreground (Ctrl-C stops it); in another terminal: build/tools/relstat -n /relgate.dev"
-	exec env RELGATE_STATE_DIR="$top/var/state" RELGATE_RUN_DIR="$top/var/run" \
-		RELGATE_SHM_NAME=/relgate.dev build/daemons/relgated -f -c "$top/etc/relgate.json"
+	dev_env
+	set -a
+	. var/dev.env
+	set +a
+	echo "dev.sh: local tokens and secrets (var/dev.env, kept across runs):"
+	grep -v '^#' var/dev.env | sed 's/^/  /'
+	mock=127.0.0.1:8090
+	# the secret goes in a file: a command line is visible to every user
+	(umask 077 && printf '{"listen": "%s", "backend_secret": "%s"}\n' \
+		"$mock" "$RELGATE_BACKEND_SECRET" >var/relmock.json)
+	build/tools/relmock/relmock -c var/relmock.json >var/relmock.log 2>&1 &
+	mock_pid=$!
+	rg_pid=
+	# Ctrl-C reaches every process of the terminal; SIGTERM only this
+	# script: pass it on, then wait for both below
+	trap 'kill -TERM $rg_pid $mock_pid 2>/dev/null || true' INT TERM
+	for _ in $(seq 100); do
+		curl -sf "http://$mock/_relmock/health" >/dev/null && break
+		kill -0 "$mock_pid" 2>/dev/null || { cat var/relmock.log; exit 1; }
+		sleep 0.05
+	done
+	echo "dev.sh: relmock (application backend, OAuth token endpoint) on $mock, log var/relmock.log"
+	echo "dev.sh: relgated in the foreground on 127.0.0.1:8080, admin 127.0.0.1:9464, shm /relgate.dev (Ctrl-C stops both)"
+	echo "dev.sh: in another terminal: build/tools/relstat -n /relgate.dev"
+	RELGATE_STATE_DIR=var/state RELGATE_RUN_DIR=var/run RELGATE_SHM_NAME=/relgate.dev \
+	RELGATE_BACKEND_URL="http://$mock/backend" RELGATE_APP_URL=http://127.0.0.1:3000 \
+	RELGATE_OAUTH_TOKEN_URL="http://$mock/oauth/token" RELGATE_OAUTH_CLIENT_ID=relgate-dev \
+	RELGATE_OAUTH_REDIRECT_URI=http://127.0.0.1:8080/api/gmail/auth/callback \
+		build/daemons/relgated -f -c etc/relgate.json &
+	rg_pid=$!
+	rc=0
+	# wait returns early when a trapped signal arrives: wait again
+	# until relgated has really gone, then stop relmock
+	while kill -0 "$rg_pid" 2>/dev/null; do
+		wait "$rg_pid" && rc=0 || rc=$?
+	done
+	kill -TERM "$mock_pid" 2>/dev/null || true
+	wait "$mock_pid" || true
+	exit "$rc"
 	;;
 test)
 	deps

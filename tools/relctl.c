@@ -1,7 +1,11 @@
 /*
  * relctl - operator commands for a running relgate.
- *   relctl [-c FILE] [--json] COMMAND ...
- * Commands so far:
+ *   relctl [-c FILE] [-n SHM_NAME] [--json] COMMAND ...
+ * It finds the relgated to talk to by its shm segment (-n, else shm.name
+ * of the configuration) and reads the run and state directories from the
+ * effective configuration published there; without a segment, those of
+ * the configuration (file and environment) stand, relative ones taken
+ * from the current directory.  Commands:
  *   ping    ask every process to ping every peer on its nng links and
  *           print each link's result; exit 0 only if all answered
  *   reload  SIGHUP the supervisor (validate, publish, tell the children)
@@ -10,15 +14,16 @@
  *   deliveries list                 the delivery rows waiting in the queue
  *   deliveries dead-letters         the rows that ran out of attempts
  *   deliveries requeue ID           a dead letter back to the queue
- * The seeds' other operator commands arrive with the issues that build
- * the state they read.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -43,6 +48,10 @@ struct target {
 
 static struct {
 	struct config *cfg;
+	const char *shm_name;
+	int live;          /* directories from a running relgated's segment */
+	pid_t supervisor;  /* its pid, from the segment header */
+	char shm_err[512]; /* why there is no segment */
 	int json;
 	struct event_base *base;
 	struct link_ctx *link;
@@ -57,14 +66,127 @@ static void
 usage(int code)
 {
 	fprintf(code ? stderr : stdout,
-	    "usage: relctl [-c FILE] [--json] COMMAND\n"
+	    "usage: relctl [-c FILE] [-n SHM_NAME] [--json] COMMAND\n"
+	    "  -c FILE      configuration (default %s)\n"
+	    "  -n SHM_NAME  segment of the relgated to talk to (default: "
+	    "shm.name\n"
+	    "               of the configuration, /relgate)\n"
+	    "  --json       print JSON\n"
+	    "  --help, --version\n"
+	    "The run and state directories are those of the relgated "
+	    "running on the\n"
+	    "segment; without one, those of the configuration.\n"
 	    "commands:\n"
 	    "  ping     ping every nng link of every process\n"
 	    "  reload   validate and apply the configuration (SIGHUP)\n"
 	    "  idempotency recent --scope S [--limit N]\n"
 	    "  deliveries list|dead-letters [--limit N]\n"
-	    "  deliveries requeue ID\n");
+	    "  deliveries requeue ID\n",
+	    DEFAULT_CONFIG);
 	exit(code);
+}
+
+/* set_str - *dst = the string v, if it is one. */
+static void
+set_str(char **dst, const json_t *v)
+{
+	if (!json_is_string(v))
+		return;
+	free(*dst);
+	*dst = xstrdup(json_string_value(v));
+}
+
+/*
+ * locate - the run and state directories of the relgated that owns the
+ * segment rc.shm_name, from the effective configuration it published
+ * there.  Without a segment the configuration's stand, relative ones
+ * taken from the current directory.
+ */
+static void
+locate(void)
+{
+	struct shm_seg seg;
+	char cwd[PATH_MAX], *text;
+	json_t *j, *v;
+
+	if (shm_attach(&seg, rc.shm_name, 0, rc.shm_err,
+		sizeof(rc.shm_err)) != 0) {
+		if (getcwd(cwd, sizeof(cwd)) != NULL)
+			config_resolve_paths(rc.cfg, cwd, NULL, 0);
+		return;
+	}
+	rc.supervisor = seg.hdr->supervisor_pid;
+	text = xmalloc(SHM_CONFIG_MAX + 1);
+	if (shm_config_read(&seg, text, SHM_CONFIG_MAX + 1, NULL) == 0 &&
+	    (j = json_loads(text, 0, NULL)) != NULL) {
+		set_str(&rc.cfg->run_dir, json_object_get(j, "run_dir"));
+		set_str(&rc.cfg->state_dir, json_object_get(j, "state_dir"));
+		v = json_object_get(json_object_get(j, "store"),
+		    "map_size_mb");
+		if (json_is_integer(v))
+			rc.cfg->store_map_size_mb = json_integer_value(v);
+		rc.live = 1;
+		json_decref(j);
+	} else {
+		snprintf(rc.shm_err, sizeof(rc.shm_err),
+		    "segment %s has no configuration yet", rc.shm_name);
+	}
+	free(text);
+	shm_detach(&seg);
+}
+
+/* not_running - the one line for "no relgated on this segment". */
+static int
+not_running(void)
+{
+	fprintf(stderr,
+	    "relctl: %s (is relgated running? -n SHM_NAME names its "
+	    "segment)\n",
+	    rc.shm_err);
+	return 2;
+}
+
+/* why_silent - one line on why a process did not answer: can its inbox
+ * socket be reached at all? */
+static void
+why_silent(const struct target *t)
+{
+	struct sockaddr_un sa;
+	char addr[LINK_ADDR_MAX], why[128];
+	int fd, rv = -1;
+
+	if (link_addr(addr, sizeof(addr), rc.cfg->run_dir, t->role,
+		t->instance) != 0 ||
+	    strncmp(addr, "ipc://", 6) != 0 ||
+	    strlen(addr + 6) >= sizeof(sa.sun_path)) {
+		fprintf(stderr,
+		    "relctl: no inbox address for %s.%u under %s\n",
+		    role_name(t->role), t->instance, rc.cfg->run_dir);
+		return;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	strlcpy_rg(sa.sun_path, addr + 6, sizeof(sa.sun_path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		rv = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+		snprintf(why, sizeof(why), "%s", strerror(errno));
+		close(fd);
+	} else {
+		snprintf(why, sizeof(why), "%s", strerror(errno));
+	}
+	if (rv == 0) {
+		fprintf(stderr, "relctl: %s.%u at %s did not answer within "
+				"%d ms\n",
+		    role_name(t->role), t->instance, addr, PING_DEADLINE_MS);
+		return;
+	}
+	if (why[0] >= 'A' && why[0] <= 'Z')
+		why[0] = (char)(why[0] - 'A' + 'a');
+	fprintf(stderr,
+	    "relctl: cannot reach %s.%u at %s: %s (is relgated running "
+	    "with shm %s?)\n",
+	    role_name(t->role), t->instance, addr, why, rc.shm_name);
 }
 
 static void
@@ -139,7 +261,9 @@ cmd_ping(void)
 	char err[512];
 	int status = 0;
 
-	if (shm_attach(&seg, rc.cfg->shm_name, 0, err, sizeof(err)) != 0) {
+	if (!rc.live)
+		return not_running();
+	if (shm_attach(&seg, rc.shm_name, 0, err, sizeof(err)) != 0) {
 		fprintf(stderr, "relctl: %s\n", err);
 		return 2;
 	}
@@ -159,7 +283,8 @@ cmd_ping(void)
 	rc.link = link_open(rc.base, rc.cfg->run_dir, ROLE_CLIENT,
 	    (unsigned)getpid(), on_report, NULL, &stats);
 	if (rc.base == NULL || rc.link == NULL) {
-		fprintf(stderr, "relctl: cannot open an inbox in %s\n",
+		fprintf(stderr, "relctl: cannot open an inbox in %s (run "
+				"relctl as the user relgated runs as)\n",
 		    rc.cfg->run_dir);
 		return 2;
 	}
@@ -183,10 +308,7 @@ cmd_ping(void)
 		if (rc.targets[i].done)
 			continue;
 		status = 1;
-		if (!rc.json)
-			printf("%s.%u did not answer\n",
-			    role_name(rc.targets[i].role),
-			    rc.targets[i].instance);
+		why_silent(&rc.targets[i]);
 	}
 	if (rc.links_failed || rc.ntargets == 0)
 		status = 1;
@@ -214,19 +336,10 @@ cmd_ping(void)
 static int
 cmd_reload(void)
 {
-	char *path = xasprintf("%s/relgated.pid", rc.cfg->run_dir);
-	FILE *f = fopen(path, "r");
-	long pid = 0;
+	long pid = rc.supervisor;
 
-	if (f == NULL || fscanf(f, "%ld", &pid) != 1 || pid <= 1) {
-		fprintf(stderr, "relctl: no relgated pid in %s\n", path);
-		if (f)
-			fclose(f);
-		free(path);
-		return 2;
-	}
-	fclose(f);
-	free(path);
+	if (!rc.live)
+		return not_running();
 	if (kill((pid_t)pid, SIGHUP) != 0) {
 		fprintf(stderr, "relctl: cannot signal relgated (pid %ld): "
 				"%s\n",
@@ -239,6 +352,18 @@ cmd_reload(void)
 	return 0;
 }
 
+/* store_failed - the store error, and where state_dir came from. */
+static void
+store_failed(const char *err)
+{
+	if (rc.live)
+		fprintf(stderr, "relctl: %s\n", err);
+	else
+		fprintf(stderr, "relctl: %s (%s; the configuration's "
+				"state_dir was used)\n",
+		    err, rc.shm_err);
+}
+
 /* open_store - the LMDB environment, read-only. */
 static struct store *
 open_store(void)
@@ -248,7 +373,7 @@ open_store(void)
 
 	if (store_open(&st, rc.cfg->state_dir, 0, STORE_RDONLY, NULL, err,
 		sizeof(err)) != STORE_OK) {
-		fprintf(stderr, "relctl: %s\n", err);
+		store_failed(err);
 		return NULL;
 	}
 	return st;
@@ -451,7 +576,7 @@ cmd_requeue(const char *id)
 	if (store_open(&st, rc.cfg->state_dir,
 		(uint64_t)rc.cfg->store_map_size_mb << 20, 0, NULL, err,
 		sizeof(err)) != STORE_OK) {
-		fprintf(stderr, "relctl: %s\n", err);
+		store_failed(err);
 		return 2;
 	}
 	w = store_writer_start(st, 1);
@@ -515,20 +640,28 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = NULL;
+	const char *path = NULL, *shm_name = NULL;
 	unsigned flags = 0;
 	char err[512];
 	int opt;
 
 	log_init("relctl", 0);
 	log_set_level(LOG_LVL_WARN);
-	while ((opt = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+c:n:h", longopts, NULL)) !=
+	    -1) {
 		switch (opt) {
 		case 'c':
 			path = optarg;
 			break;
+		case 'n':
+			shm_name = optarg;
+			break;
+		case 'V':
+			printf("relctl %s\n", RG_VERSION);
+			return 0;
 		case 'J':
 			rc.json = 1;
 			break;
@@ -550,6 +683,14 @@ main(int argc, char **argv)
 		fprintf(stderr, "relctl: %s\n", err);
 		return 2;
 	}
+	rc.shm_name = shm_name != NULL ? shm_name : rc.cfg->shm_name;
+	if (!shm_name_valid(rc.shm_name)) {
+		fprintf(stderr, "relctl: shm name \"%s\" must look like "
+				"/name\n",
+		    rc.shm_name);
+		return 2;
+	}
+	locate();
 	if (strcmp(argv[optind], "ping") == 0)
 		return cmd_ping();
 	if (strcmp(argv[optind], "reload") == 0)

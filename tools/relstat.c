@@ -9,6 +9,7 @@
  * Exit 2 with one line when there is no segment or its layout is newer.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +47,9 @@ usage(int code)
 	    "  -j           print once as JSON and exit\n"
 	    "  -w MINUTES   window for event summaries\n"
 	    "  -l LIMIT     rows per section: the most recent leases of each\n"
-	    "               bulkhead (default 20)\n");
+	    "               bulkhead, top users and reasons (default 20)\n"
+	    "  --help       this text\n"
+	    "  --version    print the version\n");
 	exit(code);
 }
 
@@ -1092,12 +1095,18 @@ print_text(FILE *out, json_t *snap)
 int
 main(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
 	const char *name = "/relgate";
 	struct shm_seg seg;
 	char err[512];
 	int opt, mode = 0; /* 0 live, 1 text, 2 json */
 
-	while ((opt = getopt(argc, argv, "n:1jw:l:h")) != -1) {
+	while ((opt = getopt_long(argc, argv, "n:1jw:l:h", longopts, NULL)) !=
+	    -1) {
 		switch (opt) {
 		case 'n':
 			name = optarg;
@@ -1117,6 +1126,9 @@ main(int argc, char **argv)
 		case 'h':
 			usage(0);
 			break;
+		case 'V':
+			printf("relstat %s\n", RG_VERSION);
+			return 0;
 		default:
 			usage(2);
 		}

@@ -211,3 +211,24 @@ url_join(char *buf, size_t len, const char *base, const char *path)
 	}
 	return n;
 }
+
+char *
+path_absolute(const char *dir, const char *path)
+{
+	size_t n;
+
+	if (path[0] == '/')
+		return xstrdup(path);
+	while (path[0] == '.' && path[1] == '/')
+		for (path += 2; path[0] == '/'; path++)
+			;
+	if (strcmp(path, ".") == 0)
+		path = "";
+	n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	if (path[0] == '\0')
+		return xasprintf("%.*s", (int)n, dir);
+	return xasprintf("%.*s%s%s", (int)n, dir,
+	    n == 1 && dir[0] == '/' ? "" : "/", path);
+}

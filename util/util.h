@@ -47,4 +47,8 @@ int mkdir_p(const char *path, unsigned mode);
  * hard limit; returns the soft limit now (0 if it cannot be read). */
 unsigned long nofile_raise(void);
 
+/* path_absolute - path as an absolute path in fresh memory: unchanged when
+ * it starts with '/', else dir/path with leading "./" dropped. */
+char *path_absolute(const char *dir, const char *path);
+
 #endif

@@ -359,7 +359,8 @@ usage(int code)
 	    "  --tls-dir DIR           where the test CA goes (DIR/ca.pem)\n"
 	    "  --workers N             N processes on the port, each with "
 	    "its own records [1]\n"
-	    "  -v, --verbose           one log line per request\n",
+	    "  -v, --verbose           one log line per request\n"
+	    "  --help, --version\n",
 	    DEFAULT_LISTEN);
 	exit(code);
 }
@@ -376,6 +377,7 @@ main(int argc, char **argv)
 		{ "workers", required_argument, NULL, 'W' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *listen_opt = NULL, *config = NULL, *secret = NULL;
@@ -420,6 +422,9 @@ main(int argc, char **argv)
 		case 'h':
 			usage(0);
 			break;
+		case 'V':
+			printf("relmock %s\n", RG_VERSION);
+			return 0;
 		default:
 			usage(2);
 		}
