@@ -15,13 +15,19 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 PKGS="build-essential autoconf automake pkg-config libevent-dev libnng-dev
-liblmdb-dev lmdb-utils libjansson-dev libmbedtls-dev check jq curl clang"
+liblmdb-dev lmdb-utils libjansson-dev libmbedtls-dev check jq curl clang
+iproute2 procps util-linux"
 
 deps() {
 	local missing=
 	for p in $PKGS; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
 	done
+	# the end-to-end tests run npm clients (the AI SDK, jose) with Node.js:
+	# the machine's own when it has one, else Debian's
+	if [ "${1-}" = test ] && ! { command -v node && command -v npm; } >/dev/null; then
+		missing="$missing nodejs npm"
+	fi
 	[ -z "$missing" ] && return 0
 	echo "dev.sh: installing:$missing"
 	local sudo=
@@ -57,7 +63,11 @@ summaries() { # print every Check summary and e2e closing line
 # dev_env - var/dev.env: the local tokens and secrets, generated once
 dev_env() {
 	local f=var/dev.env n
-	[ -f "$f" ] && return 0
+	if [ -f "$f" ]; then
+		# a file of an earlier run: its names exported when sourced
+		sed -i 's/^\([A-Z_]*=\)/export \1/' "$f"
+		return 0
+	fi
 	(
 		umask 077 # the file holds secrets
 		exec >"$f.tmp"
@@ -65,7 +75,7 @@ dev_env() {
 		for n in GMAIL_PUBSUB_VERIFY_TOKEN WHATSAPP_VERIFY_TOKEN WHATSAPP_APP_SECRET \
 		    OAUTH_STATE_SECRET RELGATE_OAUTH_CLIENT_SECRET RELGATE_BACKEND_SECRET \
 		    RELGATE_AUTH_JWT_SECRET; do
-			echo "$n=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+			echo "export $n=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 		done
 	)
 	mv "$f.tmp" "$f"
@@ -81,7 +91,7 @@ run)
 	. var/dev.env
 	set +a
 	echo "dev.sh: local tokens and secrets (var/dev.env, kept across runs):"
-	grep -v '^#' var/dev.env | sed 's/^/  /'
+	grep -v '^#' var/dev.env | sed 's/^export /  /'
 	mock=127.0.0.1:8090
 	# the secret goes in a file: a command line is visible to every user
 	(umask 077 && printf '{"listen": "%s", "backend_secret": "%s"}\n' \
@@ -97,13 +107,15 @@ run)
 		kill -0 "$mock_pid" 2>/dev/null || { cat var/relmock.log; exit 1; }
 		sleep 0.05
 	done
-	echo "dev.sh: relmock (application backend, OAuth token endpoint) on $mock, log var/relmock.log"
+	echo "dev.sh: relmock (chat provider, application backend, OAuth token endpoint) on $mock, log var/relmock.log"
 	echo "dev.sh: relgated in the foreground on 127.0.0.1:8080, admin 127.0.0.1:9464, shm /relgate.dev (Ctrl-C stops both)"
 	echo "dev.sh: in another terminal: build/tools/relstat -n /relgate.dev"
 	RELGATE_STATE_DIR=var/state RELGATE_RUN_DIR=var/run RELGATE_SHM_NAME=/relgate.dev \
 	RELGATE_BACKEND_URL="http://$mock/backend" RELGATE_APP_URL=http://127.0.0.1:3000 \
 	RELGATE_OAUTH_TOKEN_URL="http://$mock/oauth/token" RELGATE_OAUTH_CLIENT_ID=relgate-dev \
 	RELGATE_OAUTH_REDIRECT_URI=http://127.0.0.1:8080/api/gmail/auth/callback \
+	RELGATE_PROVIDER_PRIMARY_BASE_URL="http://$mock/v1" \
+	RELGATE_PROVIDER_SECONDARY_BASE_URL="http://$mock/secondary/v1" \
 		build/daemons/relgated -f -c etc/relgate.json &
 	rg_pid=$!
 	rc=0
@@ -117,7 +129,7 @@ run)
 	exit "$rc"
 	;;
 test)
-	deps
+	deps test
 	build build
 	rc=0
 	make -C build check -j1 VERBOSE=1 >build/check.out 2>&1 || rc=$?

@@ -30,6 +30,8 @@
 #include <jansson.h>
 
 #include "conf/config.h"
+#include "gate/b64.h"
+#include "gate/crypto.h"
 #include "gate/delivq.h"
 #include "gate/replay.h"
 #include "store/store.h"
@@ -81,7 +83,11 @@ usage(int code)
 	    "  reload   validate and apply the configuration (SIGHUP)\n"
 	    "  idempotency recent --scope S [--limit N]\n"
 	    "  deliveries list|dead-letters [--limit N]\n"
-	    "  deliveries requeue ID\n",
+	    "  deliveries requeue ID\n"
+	    "  jwt mint --sub SUB [--ttl SECONDS]\n"
+	    "           an HS256 bearer token signed with auth.jwt.secret (from\n"
+	    "           the configuration or RELGATE_AUTH_JWT_SECRET), with the\n"
+	    "           running relgated's issuer and audience\n",
 	    DEFAULT_CONFIG);
 	exit(code);
 }
@@ -121,6 +127,10 @@ locate(void)
 	    (j = json_loads(text, 0, NULL)) != NULL) {
 		set_str(&rc.cfg->run_dir, json_object_get(j, "run_dir"));
 		set_str(&rc.cfg->state_dir, json_object_get(j, "state_dir"));
+		v = json_object_get(json_object_get(j, "auth"), "jwt");
+		set_str(&rc.cfg->auth_jwt_issuer, json_object_get(v, "issuer"));
+		set_str(&rc.cfg->auth_jwt_audience,
+		    json_object_get(v, "audience"));
 		v = json_object_get(json_object_get(j, "store"),
 		    "map_size_mb");
 		if (json_is_integer(v))
@@ -634,6 +644,83 @@ cmd_deliveries(int argc, char **argv)
 	return status;
 }
 
+/* b64url_json - base64url of the compact JSON of o (freed), in buf. */
+static int
+b64url_json(json_t *o, char *buf, size_t len)
+{
+	char *text = json_dumps(o, JSON_COMPACT);
+	long n;
+
+	json_decref(o);
+	if (text == NULL)
+		return -1;
+	n = b64url_encode(text, strlen(text), buf, len);
+	free(text);
+	return n < 0 ? -1 : 0;
+}
+
+/*
+ * cmd_jwt - "jwt mint": a token the chat route takes, for trying it out
+ * and for drills.  HS256 only: relctl never holds a private key.
+ */
+static int
+cmd_jwt(int argc, char **argv)
+{
+	const char *sub = NULL, *key = rc.cfg->auth_jwt_secret;
+	long ttl = 3600;
+	char head[128], body[2048], sig[64], msg[2200];
+	unsigned char mac[CRYPTO_SHA256_LEN];
+	uint64_t now = now_ms() / 1000;
+	json_t *claims;
+
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--sub") == 0)
+			sub = argv[i + 1];
+		else if (strcmp(argv[i], "--ttl") == 0)
+			ttl = strtol(argv[i + 1], NULL, 10);
+	}
+	if (argc < 1 || strcmp(argv[0], "mint") != 0 || sub == NULL ||
+	    sub[0] == '\0' || ttl <= 0 || ttl > 31 * 86400 || argc % 2 != 1) {
+		fprintf(stderr, "usage: relctl jwt mint --sub SUB "
+				"[--ttl SECONDS (1..2678400)]\n");
+		return 2;
+	}
+	if (strcmp(rc.cfg->auth_jwt_alg, "HS256") != 0) {
+		fprintf(stderr, "relctl: auth.jwt.alg is %s: only HS256 "
+				"tokens can be minted here\n",
+		    rc.cfg->auth_jwt_alg);
+		return 2;
+	}
+	if (key == NULL || key[0] == '\0') {
+		fprintf(stderr, "relctl: auth.jwt.secret is not set (in -c "
+				"FILE or RELGATE_AUTH_JWT_SECRET)\n");
+		return 2;
+	}
+	claims = json_pack("{s:s,s:I,s:I}", "sub", sub, "iat",
+	    (json_int_t)now, "exp", (json_int_t)(now + (uint64_t)ttl));
+	if (claims == NULL) {
+		fprintf(stderr, "relctl: --sub must be UTF-8 text\n");
+		return 2;
+	}
+	if (rc.cfg->auth_jwt_issuer != NULL)
+		json_object_set_new(claims, "iss",
+		    json_string(rc.cfg->auth_jwt_issuer));
+	if (rc.cfg->auth_jwt_audience != NULL)
+		json_object_set_new(claims, "aud",
+		    json_string(rc.cfg->auth_jwt_audience));
+	if (b64url_json(json_pack("{s:s,s:s}", "alg", "HS256", "typ", "JWT"),
+		head, sizeof(head)) != 0 ||
+	    b64url_json(claims, body, sizeof(body)) != 0) {
+		fprintf(stderr, "relctl: the claims do not fit a token\n");
+		return 2;
+	}
+	snprintf(msg, sizeof(msg), "%s.%s", head, body);
+	crypto_hmac_sha256(key, strlen(key), msg, strlen(msg), mac);
+	b64url_encode(mac, sizeof(mac), sig, sizeof(sig));
+	printf("%s.%s\n", msg, sig);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -699,6 +786,8 @@ main(int argc, char **argv)
 		return cmd_idempotency(argc - optind - 1, argv + optind + 1);
 	if (strcmp(argv[optind], "deliveries") == 0)
 		return cmd_deliveries(argc - optind - 1, argv + optind + 1);
+	if (strcmp(argv[optind], "jwt") == 0)
+		return cmd_jwt(argc - optind - 1, argv + optind + 1);
 	fprintf(stderr, "relctl: unknown command \"%s\"\n", argv[optind]);
 	usage(2);
 }

@@ -132,12 +132,12 @@ if ! start 1; then
 fi
 ok "the run command brings relgate up (/readyz 200)"
 check "var/dev.env generated" 'test -s var/dev.env'
-token=$(sed -n 's/^GMAIL_PUBSUB_VERIFY_TOKEN=//p' var/dev.env)
+token=$(sed -n 's/^export GMAIL_PUBSUB_VERIFY_TOKEN=//p' var/dev.env)
 check "the tokens are printed at start" 'grep -q "GMAIL_PUBSUB_VERIFY_TOKEN=$token" "$T/run1.log"'
 secret_hidden() { # no generated secret in relstat -j
 	local v
 	build/tools/relstat -n /relgate.dev -j >"$T/snap.json" || return 1
-	for v in $(sed -n 's/^[A-Z_]*=//p' var/dev.env); do
+	for v in $(sed -n 's/^export [A-Z_]*=//p' var/dev.env); do
 		grep -qF "$v" "$T/snap.json" && return 1
 	done
 	return 0
@@ -163,14 +163,17 @@ for i in "${!TRY[@]}"; do
 		seen="$seen setup" ;;
 	*"/api/gmail/push"*)
 		seen="$seen push"
-		check "the push is accepted: {\"ok\":true}" 'jq -e '\''. == {"ok": true}'\'' "$out" ;;'
+		check "the push is accepted: {\"ok\":true}" 'jq -e '\''. == {"ok": true}'\'' "$out"'
+		;;
 	*"relctl"*"idempotency recent"*)
 		seen="$seen idempotency"
 		hid=$(sed -n 's/^key=me@example\.com:\([0-9]*\) .*deliveryId=[0-9a-f]\{32\}$/\1/p' "$out" | head -n 1)
-		check "relctl lists the push's key with its delivery id" '[ -n "$hid" ] ;;'
+		check "relctl lists the push's key with its delivery id" '[ -n "$hid" ]'
+		;;
 	*"relctl"*"deliveries list"*)
 		seen="$seen queue"
-		check "relctl deliveries list prints the queue" 'grep -Eq '\''^[0-9]+ of [0-9]+ rows$'\'' "$out" ;;'
+		check "relctl deliveries list prints the queue" 'grep -Eq '\''^[0-9]+ of [0-9]+ rows$'\'' "$out"'
+		;;
 	*"_relmock/backend/deliveries"*)
 		seen="$seen delivered"
 		# the delivery reaches the backend a moment after the 200:
@@ -180,21 +183,33 @@ for i in "${!TRY[@]}"; do
 			sleep 0.1
 			"${CLEAN[@]}" bash -c "$cmd" >"$out" 2>&1
 		done
-		check "relmock shows the push delivered, signed, decoded (historyId ${hid:-?})" 'jq -e --arg h "$hid" '\''.topic == "gmail.history" and .signatureValid == true and .body.emailAddress == "me@example.com" and .body.historyId == $h'\'' "$out" ;;'
+		check "relmock shows the push delivered, signed, decoded (historyId ${hid:-?})" 'jq -e --arg h "$hid" '\''.topic == "gmail.history" and .signatureValid == true and .body.emailAddress == "me@example.com" and .body.historyId == $h'\'' "$out"'
+		;;
 	*"relstat"*)
 		seen="$seen relstat"
 		for role in supervisor ingress admission provider tool-worker monitor; do
 			check "relstat -1: $role ready" 'grep -Eq "^$role +[0-9]+ +[0-9]+ +ready " "$out"'
 		done
-		check "relstat -1: no process that is not ready" 'not_grep -E "^[a-z-]+ +[0-9]+ +[0-9]+ +(starting|backoff|stopping|dead) " "$out" ;;'
+		check "relstat -1: no process that is not ready" 'not_grep -E "^[a-z-]+ +[0-9]+ +[0-9]+ +(starting|backoff|stopping|dead) " "$out"'
+		;;
+	TOKEN=*"relctl"*"jwt mint"*)
+		seen="$seen token"
+		check "relctl jwt mint prints nothing (the token is in TOKEN)" '[ ! -s "$out" ]'
+		;;
+	*"/api/chat"*)
+		seen="$seen chat"
+		check "the chat streams the UI message stream to its end" 'grep -q "^data: {\"type\":\"text-delta\"" "$out" && grep -q "^data: \[DONE\]$" "$out"'
+		check "the chat's text is relmock's answer" 'grep -q "\"delta\":\"w0 \"" "$out"'
+		;;
 	*"/readyz"*)
 		seen="$seen readyz"
-		check "/readyz: ready" 'jq -e '\''.ready == true'\'' "$out" ;;'
+		check "/readyz: ready" 'jq -e '\''.ready == true'\'' "$out"'
+		;;
 	*)
 		fail "a README command without a check in newuser.sh: $cmd" ;;
 	esac
 done
-for what in setup push idempotency queue delivered relstat readyz; do
+for what in setup push idempotency queue delivered token chat relstat readyz; do
 	check "the try block has the $what step" 'grep -qw "$what" <<<"$seen"'
 done
 
