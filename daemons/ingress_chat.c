@@ -83,10 +83,7 @@ struct ing_chats {
 static unsigned
 hslot(uint64_t id)
 {
-	id ^= id >> 33;
-	id *= 0xff51afd7ed558ccdull;
-	id ^= id >> 33;
-	return (unsigned)(id % NBUCKETS);
+	return (unsigned)(mix64(id) % NBUCKETS);
 }
 
 static struct chat *

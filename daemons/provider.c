@@ -126,10 +126,7 @@ static void route_start(struct pstream *s, enum route r);
 static unsigned
 hslot(uint64_t id)
 {
-	id ^= id >> 33;
-	id *= 0xff51afd7ed558ccdull;
-	id ^= id >> 33;
-	return (unsigned)(id % NBUCKETS);
+	return (unsigned)(mix64(id) % NBUCKETS);
 }
 
 static struct pstream *

@@ -30,6 +30,16 @@ uint64_t mono_us(void);
  */
 int url_join(char *buf, size_t len, const char *base, const char *path);
 
+/* mix64 - a 64-bit value's bits mixed (a hash of ids for tables). */
+static inline uint64_t
+mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	return x;
+}
+
 /* strlcpy_rg - copy with truncation, always NUL-terminates; returns strlen(src). */
 size_t strlcpy_rg(char *dst, const char *src, size_t size);
 

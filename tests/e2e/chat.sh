@@ -9,13 +9,9 @@
 # the stream, and an error event after it; the stream's headers, CORS
 # and events; the RS256 and ES256 configurations.
 . "$(dirname "$0")/lib.sh"
-command -v curl >/dev/null || { echo "curl is required"; exit 99; }
-node_clients
+. "$(dirname "$0")/chatlib.sh"
 
 ORIGIN=https://app.example
-SECRET=e2e-secret-of-at-least-32-bytes-long
-url() { echo "http://127.0.0.1:$PORT/api/chat"; }
-start_relmock
 mkdir -p "$T/keys"
 
 # conf ALG: relgated in legacy mode, failover and retries off (each code
@@ -52,8 +48,6 @@ post() {
 		${ct:+-H "content-type: $ct"} "$@" "$(url)" >/dev/null 2>&1
 	tr -d '\r' <"$T/h.$name" >"$T/h2.$name"; mv "$T/h2.$name" "$T/h.$name"
 }
-status() { head -n 1 "$T/h.$1" | awk '{print $2}'; }
-header() { grep -i "^$2:" "$T/h.$1" | head -n 1 | cut -d' ' -f2-; }
 # expect_error NAME STATUS CODE: status, code header, JSON body with code
 expect_error() {
 	local name=$1 st=$2 code=$3
@@ -71,7 +65,6 @@ events() {
 	done | jq -s .
 }
 text_of() { events "$1" | jq -r '[.[] | select(type == "object" and .type == "text-delta") | .delta] | add // ""'; }
-want_text() { jq -rn "[range($1)] | map(\"w\\(.) \") | add"; }
 
 conf HS256
 start_relgated "$T/relgate.json"

@@ -7,28 +7,26 @@
 # stream ends, when its client leaves, when its provider is killed -9
 # (seen in relstat at once), and by TTL as the last resort.
 . "$(dirname "$0")/lib.sh"
-command -v curl >/dev/null || { echo "curl is required"; exit 99; }
-node_clients
+. "$(dirname "$0")/chatlib.sh"
 
-SECRET=e2e-secret-of-at-least-32-bytes-long
-url() { echo "http://127.0.0.1:$PORT/api/chat"; }
-start_relmock
 conf() { # conf EXTRA: authoritative mode (the defaults) and EXTRA
-	write_config "$T/relgate.json" "\"auth\": { \"jwt\": { \"secret\": \"$SECRET\" } },
-  \"provider\": { \"primary\": { \"base_url\": \"$M/v1\" }, \"secondary\": { \"base_url\": \"$M/v1\" } },
+	write_config "$T/relgate.json" "$CHAT_CONF,
   \"ADMISSION_RETRY_AFTER_MS\": 4000, \"ADMISSION_RETRY_AFTER_JITTER_PCT\": 25,
   \"RATE_LIMIT_CHAT_STREAM_MAX\": 1000${1:+, $1}"
 }
-tok() { token --alg HS256 --secret "$SECRET" --sub "$1"; }
-body() { printf '{"threadId":"t","messages":[{"role":"user","content":"relmock: %s"}]}' "$1"; }
+# tokens made ahead (node takes a while): a burst must be a burst
+declare -A TOKS
+tok() {
+	[ -n "${TOKS[$1]-}" ] || TOKS[$1]=$(token --alg HS256 --secret "$SECRET" --sub "$1")
+	echo "${TOKS[$1]}"
+}
+premint() { local u; for u in "$@"; do TOKS[$u]=$(token --alg HS256 --secret "$SECRET" --sub "$u"); done; }
 post() { # post NAME SUB OPTIONS [curl args]
 	local name=$1 sub=$2 opts=$3; shift 3
 	curl -sN -m 20 -o "$T/b.$name" -D "$T/h.$name" -H "authorization: Bearer $(tok "$sub")" \
 		-H 'content-type: application/json' -d "$(body "$opts")" "$@" "$(url)" >/dev/null 2>&1
 	tr -d '\r' <"$T/h.$name" >"$T/h2.$name"; mv "$T/h2.$name" "$T/h.$name"
 }
-status() { head -n 1 "$T/h.$1" | awk '{print $2}'; }
-header() { grep -i "^$2:" "$T/h.$1" | head -n 1 | cut -d' ' -f2-; }
 # refused NAME REASON: 429 rate_limited naming REASON, Retry-After 3..5
 refused() {
 	[ "$(status "$1")" = 429 ] && [ "$(header "$1" x-sendcat-error-code)" = rate_limited ] &&
@@ -36,7 +34,7 @@ refused() {
 		[ "$(header "$1" retry-after)" -ge 3 ] && [ "$(header "$1" retry-after)" -le 5 ]
 }
 ca='.chatAdmission'
-open_streams() { curl -s "$M/_relmock/chat/stats" | jq .streamsOpen; }
+open_streams() { mock_stats | jq .streamsOpen; }
 wait_open() { # wait_open N: relmock holds N streams
 	local i
 	for i in $(seq 200); do [ "$(open_streams)" = "$1" ] && return 0; sleep 0.05; done
@@ -47,11 +45,12 @@ wait_open() { # wait_open N: relmock holds N streams
 conf '"ADMISSION_USER_MAX_INFLIGHT": 1, "ADMISSION_GLOBAL_MAX_INFLIGHT": 2'
 start_relgated "$T/relgate.json"
 check "relgated up, authoritative" 'wait_for 15 "$all_ready and $ca.gatewayMode == \"authoritative\""'
-post held1 ann "tokens=2 token_ms=1500" & H1=$!
+premint ann bea cid dan eve fay gil k1 k2 k3 r1 r2 r3 r4 r5 r6 t1 t2 t3 t4 t5
+post held1 ann "tokens=2 token_ms=4000" & H1=$!
 wait_open 1
 post user2 ann "tokens=1"
 check "user_inflight: ann's 2nd chat refused, with its reason" 'refused user2 user_inflight'
-post held2 bea "tokens=2 token_ms=1500" & H2=$!
+post held2 bea "tokens=2 token_ms=4000" & H2=$!
 wait_open 2
 post glob3 cid "tokens=1"
 check "global_inflight: a 3rd chat (another user) refused" 'refused glob3 global_inflight'
@@ -63,17 +62,21 @@ stop_relgated
 conf '"ADMISSION_GLOBAL_MAX_MSG_PER_SEC": 2, "ADMISSION_GLOBAL_MAX_TOOL_PER_SEC": 1000'
 start_relgated "$T/relgate.json"
 check "relgated up (2 messages/s)" 'wait_for 15 "$all_ready"'
-for i in 1 2 3 4 5 6; do post rate$i "r$i" "tokens=1"; done
+B=; for i in 1 2 3 4 5 6; do post rate$i "r$i" "tokens=1" & B="$B $!"; done
+for p in $B; do wait "$p"; done
 got=$(for i in 1 2 3 4 5 6; do refused rate$i global_msg_rate && echo x; done | wc -l)
-check "global_msg_rate: a burst of 6 is partly refused by its reason ($got of 6)" '[ "$got" -ge 3 ] && [ "$(status rate1)" = 200 ]'
+ok200=$(for i in 1 2 3 4 5 6; do [ "$(status rate$i)" = 200 ] && echo x; done | wc -l)
+check "global_msg_rate: a burst of 6, some served ($ok200), the rest refused by its reason ($got)" '[ "$got" -ge 3 ] && [ "$ok200" -ge 1 ] && [ $((got + ok200)) = 6 ]'
 stop_relgated
 
 conf '"ADMISSION_GLOBAL_MAX_TOOL_PER_SEC": 2, "ADMISSION_EST_TOOL_CALLS_PER_MSG": 2'
 start_relgated "$T/relgate.json"
 check "relgated up (2 tool calls/s, 2 per message)" 'wait_for 15 "$all_ready"'
-for i in 1 2 3 4 5; do post tool$i "t$i" "tokens=1"; done
+B=; for i in 1 2 3 4 5; do post tool$i "t$i" "tokens=1" & B="$B $!"; done
+for p in $B; do wait "$p"; done
 got=$(for i in 1 2 3 4 5; do refused tool$i global_tool_rate && echo x; done | wc -l)
-check "global_tool_rate: a burst of 5 is partly refused by its reason ($got of 5)" '[ "$got" -ge 3 ] && [ "$(status tool1)" = 200 ]'
+ok200=$(for i in 1 2 3 4 5; do [ "$(status tool$i)" = 200 ] && echo x; done | wc -l)
+check "global_tool_rate: a burst of 5, some served ($ok200), the rest refused by its reason ($got)" '[ "$got" -ge 3 ] && [ "$ok200" -ge 1 ] && [ $((got + ok200)) = 5 ]'
 snap >"$T/s.json"
 check "relstat: blocked counted per dimension" 'jq -e "$ca.dimensions.global_tool_rate.blocked >= 3" "$T/s.json"'
 stop_relgated
@@ -82,7 +85,7 @@ stop_relgated
 conf '"ADMISSION_USER_MAX_INFLIGHT": 1, "ADMISSION_ENFORCE_USER_INFLIGHT": false'
 start_relgated "$T/relgate.json"
 check "relgated up (user_inflight recorded only)" 'wait_for 15 "$all_ready and $ca.enforce.user_inflight == false"'
-post soft1 dan "tokens=2 token_ms=1000" & S1=$!
+post soft1 dan "tokens=2 token_ms=3000" & S1=$!
 wait_open 1
 post soft2 dan "tokens=1"
 check "soft allow: served" '[ "$(status soft2)" = 200 ]'
@@ -91,15 +94,16 @@ wait $S1
 stop_relgated
 
 # --- shadow mode: the limiter decides, admission only records -----------------
-conf '"FF_CHAT_GATEWAY_SHADOW": true, "ADMISSION_USER_MAX_INFLIGHT": 1'
+# (shadow takes no tickets, so the in-flight dimensions see none; the
+# rates are evaluated on buckets of their own)
+conf '"FF_CHAT_GATEWAY_SHADOW": true, "ADMISSION_GLOBAL_MAX_MSG_PER_SEC": 1'
 start_relgated "$T/relgate.json"
 check "relgated up, shadow" 'wait_for 15 "$all_ready and $ca.gatewayMode == \"shadow\""'
-post sh1 eve "tokens=2 token_ms=1000" & S1=$!
-wait_open 1
-post sh2 eve "tokens=1"
-check "shadow: never blocks" '[ "$(status sh2)" = 200 ]'
-check "shadow: would_block recorded, no ticket taken" 'wait_for 5 "$ca.dimensions.user_inflight.wouldBlock >= 1 and $ca.inflight.ticketsInUse == 0"'
-wait $S1
+premint s1 s2 s3 s4
+B=; for i in 1 2 3 4; do post sh$i "s$i" "tokens=1" & B="$B $!"; done
+for p in $B; do wait "$p"; done
+check "shadow: a burst over the message rate is never blocked" '[ "$(status sh1)$(status sh2)$(status sh3)$(status sh4)" = 200200200200 ]'
+check "shadow: would_block recorded for the rate, no ticket taken" 'wait_for 5 "$ca.dimensions.global_msg_rate.wouldBlock >= 1 and $ca.counters.blocked == 0 and $ca.inflight.ticketsInUse == 0"'
 stop_relgated
 
 # --- tickets: client gone, provider killed, TTL -------------------------------

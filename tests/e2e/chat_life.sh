@@ -11,31 +11,18 @@
 #  - kill -9 of an ingress mid-stream: the provider stops the orphaned
 #    upstream calls.
 . "$(dirname "$0")/lib.sh"
-command -v curl >/dev/null || { echo "curl is required"; exit 99; }
-node_clients
+. "$(dirname "$0")/chatlib.sh"
 
-SECRET=e2e-secret-of-at-least-32-bytes-long
-url() { echo "http://127.0.0.1:$PORT/api/chat"; }
-start_relmock
-write_config "$T/relgate.json" "\"auth\": { \"jwt\": { \"secret\": \"$SECRET\" } },
-  \"provider\": { \"primary\": { \"base_url\": \"$M/v1\" }, \"secondary\": { \"base_url\": \"$M/v1\" } },
+write_config "$T/relgate.json" "$CHAT_CONF,
   \"chat\": { \"heartbeat_ms\": 1000 },
   \"FF_ADMISSION_ENFORCE\": false, \"RATE_LIMIT_CHAT_STREAM_MAX\": 1000"
 start_relgated "$T/relgate.json"
 check "relgated up" 'wait_for 15 "$all_ready"'
 TOK=$(token --alg HS256 --secret "$SECRET" --sub life-user)
-body() { printf '{"threadId":"t","messages":[{"role":"user","content":"relmock: %s"}]}' "$1"; }
 chat() { # chat NAME OPTIONS [curl args]: the stream into $T/NAME.sse
 	local name=$1 opts=$2; shift 2
 	curl -sN -o "$T/$name.sse" -H "authorization: Bearer $TOK" -H 'content-type: application/json' \
 		-d "$(body "$opts")" "$@" "$(url)" 2>/dev/null
-}
-stats() { curl -s "$M/_relmock/chat/stats"; }
-# settle SECONDS JQ: relmock's chat stats satisfy JQ (bounded)
-settle() {
-	local i
-	for i in $(seq $(($1 * 20))); do stats | jq -e "$2" >/dev/null 2>&1 && return 0; sleep 0.05; done
-	return 1
 }
 leases() { snap | jq '.bulkheads.openrouter_chat_primary.inFlight'; }
 prov_open() { snap | jq '[.processes[] | select(.role == "provider") | .counters["provider.streamsOpen"]] | add'; }

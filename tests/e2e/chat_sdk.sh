@@ -7,23 +7,17 @@
 # stream started surfaces as the client's error; an error before it, as
 # the transport's.
 . "$(dirname "$0")/lib.sh"
-command -v curl >/dev/null || { echo "curl is required"; exit 99; }
-node_clients
+. "$(dirname "$0")/chatlib.sh"
 
 ORIGIN=https://app.example
-SECRET=e2e-secret-of-at-least-32-bytes-long
-url() { echo "http://127.0.0.1:$PORT/api/chat"; }
-start_relmock
 write_config "$T/relgate.json" "\"http\": { \"listen\": \"127.0.0.1:$PORT\", \"allowed_origins\": [\"$ORIGIN\"] },
-  \"auth\": { \"jwt\": { \"secret\": \"$SECRET\" } },
-  \"provider\": { \"primary\": { \"base_url\": \"$M/v1\" }, \"secondary\": { \"base_url\": \"$M/v1\" } },
+  $CHAT_CONF,
   \"FF_ADMISSION_ENFORCE\": false, \"FF_PROVIDER_FAILOVER_ENABLED\": false,
   \"CHAT_PROVIDER_PRIMARY_RETRIES\": 0"
 sed -i "0,/\"http\": { \"listen\": \"127.0.0.1:$PORT\" },/{//d}" "$T/relgate.json"
 start_relgated "$T/relgate.json"
 check "relgated up" 'wait_for 15 "$all_ready"'
 TOK=$(token --alg HS256 --secret "$SECRET" --sub sdk-user)
-want_text() { jq -rn "[range($1)] | map(\"w\\(.) \") | add"; }
 client() { node "$NODE_DIR/chat_client.mjs" "$(url)" "$TOK" "$@"; }
 
 client "Hi there.

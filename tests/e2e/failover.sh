@@ -6,15 +6,10 @@
 # circuit is open and later chats go straight to the secondary, without
 # a call to the primary.
 . "$(dirname "$0")/lib.sh"
-command -v curl >/dev/null || { echo "curl is required"; exit 99; }
-node_clients
+. "$(dirname "$0")/chatlib.sh"
 
-SECRET=e2e-secret-of-at-least-32-bytes-long
-url() { echo "http://127.0.0.1:$PORT/api/chat"; }
-start_relmock
 conf() { # conf FAILOVER
-	write_config "$T/relgate.json" "\"auth\": { \"jwt\": { \"secret\": \"$SECRET\" } },
-  \"provider\": { \"primary\": { \"base_url\": \"$M/v1\" }, \"secondary\": { \"base_url\": \"$M/secondary/v1\" } },
+	write_config "$T/relgate.json" "$CHAT_CONF,
   \"FF_ADMISSION_ENFORCE\": false, \"FF_PROVIDER_FAILOVER_ENABLED\": $1,
   \"CHAT_PROVIDER_PRIMARY_RETRIES\": 0, \"CHAT_PROVIDER_SECONDARY_RETRIES\": 0,
   \"CHAT_MODEL_AGENT_PRIMARY\": \"primary/agent\", \"CHAT_MODEL_AGENT_SECONDARY\": \"secondary/a,secondary/b\",
@@ -28,7 +23,6 @@ post() { # post NAME [BODY]
 	curl -sN -m 20 -o "$T/b.$1" -D "$T/h.$1" -H "authorization: Bearer $TOK" -H 'content-type: application/json' \
 		-d "${2:-$BODY}" "$(url)" >/dev/null 2>&1
 }
-status() { head -n 1 "$T/h.$1" | awk '{print $2}'; }
 route() { sed -n 's/^data: //p' "$T/b.$1" | jq -c 'select(.type? == "data-provider-route") | .data' 2>/dev/null; }
 reqs() { curl -s "$M/_relmock/chat/requests"; }
 

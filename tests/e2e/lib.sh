@@ -35,7 +35,11 @@ cleanup() {
 		for _ in $(seq 100); do kill -0 "$SV_PID" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$SV_PID" 2>/dev/null
 	fi
+	if [ -n "$MOCK_PID" ] && kill -TERM "$MOCK_PID" 2>/dev/null; then
+		for _ in $(seq 50); do kill -0 "$MOCK_PID" 2>/dev/null || break; sleep 0.1; done
+	fi
 	for p in $PIDS_SEEN; do kill -KILL "$p" 2>/dev/null; done
+	wait 2>/dev/null
 	rm -f "/dev/shm${SHM}"
 	ports_release
 	if [ "$rc" -ne 0 ] && [ -f "$LOG" ]; then
