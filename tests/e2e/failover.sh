@@ -47,6 +47,9 @@ post c1
 post c2
 snap >"$T/s1.json"
 check "after 3 failures (1 before, 2 now) the primary's circuit is open" 'jq -e ".circuits.openrouter_chat_primary.state == \"open\"" "$T/s1.json"'
+curl -s "http://127.0.0.1:$PORT/api/chat/health" >"$T/health.json"
+check "health: the routes with their settings and live state, the gateway mode, admission policy" \
+	'jq -e ".providerRoutes.primary.circuit.state == \"open\" and .providerRoutes.primary.circuit.threshold == 3 and .providerRoutes.secondary.circuit.state == \"closed\" and (.providerRoutes.primary.bulkhead | has(\"maxConcurrent\") and has(\"inFlight\")) and .gatewayMode == \"legacy\" and (.admission | has(\"retryAfterMs\") and has(\"retryAfterJitterPct\"))" "$T/health.json"'
 n=$(reqs | jq length)
 post c3
 check "open circuit: served by the secondary, attempt 1" '[ "$(status c3)" = 200 ] && [ "$(route c3 | jq -r ".route + \" \" + (.attempt | tostring)")" = "secondary 1" ]'
