@@ -31,7 +31,8 @@
 #define MAP_TINY  (256u * 1024)
 #define FILL_VLEN 16000 /* 4 pages: a tiny map fills in a few commits */
 #define NFILL     40
-#define WAIT_MS   10000 /* bound of every wait in this file */
+#define WAIT_MS   60000 /* bound of every wait in this file (fsyncs can be
+                         * slow on a busy disk, more so under ASan) */
 
 static char base_dir[256]; /* per test case */
 static char test_dir[300]; /* per test */
@@ -1430,7 +1431,7 @@ store_suite(void)
 			    tc, case_setup, case_teardown);
 			tcase_add_checked_fixture(
 			    tc, test_setup, test_teardown);
-			tcase_set_timeout(tc, 30);
+			tcase_set_timeout(tc, 120);
 			suite_add_tcase(s, tc);
 		}
 		tcase_add_test(tc, cases[i].fn);

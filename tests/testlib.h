@@ -100,7 +100,7 @@ json_t *tl_payload_m1(void);
 
 /*
  * tl_write - run apply(txn, arg) as a write transaction through w and
- * wait for its result, at most 5 s: fails the test when the writer has
+ * wait for its result, at most 20 s: fails the test when the writer has
  * not finished by then.  Returns the transaction's result.
  */
 int tl_write(struct store_writer *w,
