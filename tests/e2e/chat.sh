@@ -175,13 +175,11 @@ check "mid-stream drop: 200, some text, then an error event" \
 check "mid-stream drop: finish error and [DONE] end it" 'jq -e ".[-2].type == \"finish\" and .[-2].finishReason == \"error\" and .[-1] == \"DONE\"" "$T/ev.drop"'
 
 # --- 503 overloaded: the primary's bulkhead (1) is full -------------------
-post slow "$(tok kate)" -d '{"threadId":"t","messages":[{"role":"user","content":"relmock: tokens=3 token_ms=1500"}]}' &
+FULL_TOKEN=$(tok liam) # made first: the slow stream must still be open
+post slow "$(tok kate)" -d '{"threadId":"t","messages":[{"role":"user","content":"relmock: tokens=3 token_ms=4000"}]}' &
 SLOW=$!
-for _ in $(seq 100); do
-	[ "$(curl -s "$M/_relmock/chat/stats" | jq .streamsOpen)" = 1 ] && break
-	sleep 0.05
-done
-post full "$(tok liam)" -d "$BODY"
+check "the slow stream holds the one lease" 'settle 20 ".streamsOpen == 1"'
+post full "$FULL_TOKEN" -d "$BODY"
 expect_error full 503 overloaded
 check "overloaded: Retry-After >= 1" '[ "$(header full retry-after)" -ge 1 ]'
 wait "$SLOW"
