@@ -342,7 +342,9 @@ hold_run() {
 		firstEventMs: (.firstEventMs // {}),
 		pssKiB: {idle: $ip, peak: $pp}, rssKiB: {idle: $ir, peak: $pr},
 		pssPerStreamKiB: (($pp - $ip) * 10 / $n | floor / 10),
-		rssPerStreamKiB: (($pr - $ir) * 10 / $n | floor / 10)}' "$T/$name.json" | tee -a "$T/$name.sum"
+		rssPerStreamKiB: (($pr - $ir) * 10 / $n | floor / 10),
+		pssPerOpenStreamKiB: (if (.peakOpen // 0) > 0 then ($pp - $ip) * 10 / .peakOpen | floor / 10 else null end)}' \
+		"$T/$name.json" | tee -a "$T/$name.sum"
 }
 
 # --- part 1: added time to first token -----------------------------------
@@ -526,11 +528,12 @@ table() {
 	fi
 	if [ -s "$T/hold.result" ]; then
 		echo "held streams ($DURATION s, 1 token/s; memory summed over the gateway's processes)"
-		printf '  %-8s %7s %10s %9s %9s %9s %12s %12s\n' target streams completed% peakOpen resets timeouts PSS/stream RSS/stream
+		printf '  %-8s %7s %10s %9s %9s %9s %12s %12s %14s\n' target streams completed% peakOpen resets timeouts \
+			PSS/stream RSS/stream PSS/open_stream
 		jq -r '[.target, .streams, .completedPct, .peakOpen, .resets, .timeouts,
-			"\(.pssPerStreamKiB) KiB", "\(.rssPerStreamKiB) KiB"] | @tsv' "$T/hold.result" |
-			while IFS=$'\t' read -r a b c d e f g h; do
-				printf '  %-8s %7s %10s %9s %9s %9s %12s %12s\n' "$a" "$b" "$c" "$d" "$e" "$f" "$g" "$h"
+			"\(.pssPerStreamKiB) KiB", "\(.rssPerStreamKiB) KiB", "\(.pssPerOpenStreamKiB) KiB"] | @tsv' "$T/hold.result" |
+			while IFS=$'\t' read -r a b c d e f g h i; do
+				printf '  %-8s %7s %10s %9s %9s %9s %12s %12s %14s\n' "$a" "$b" "$c" "$d" "$e" "$f" "$g" "$h" "$i"
 			done
 		jq -r '"  \(.target) at \(.streams): first event p50 \(.firstEventMs.p50 // "-") ms, p99 \(.firstEventMs.p99 // "-") ms; PSS \(.pssKiB.idle) -> \(.pssKiB.peak) KiB, RSS \(.rssKiB.idle) -> \(.rssKiB.peak) KiB; status \(.status | tostring)"' "$T/hold.result"
 	fi
