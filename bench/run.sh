@@ -16,16 +16,8 @@ THREADS=${THREADS:-2}
 WORKERS=${WORKERS:-2}
 what=${1:-all}
 
-need() {
-	command -v wrk >/dev/null && command -v nginx >/dev/null && return 0
-	local sudo=; [ "$(id -u)" -eq 0 ] || sudo=sudo
-	# keep Debian's postinst from starting a system nginx on port 80
-	printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
-	$sudo chmod +x /usr/sbin/policy-rc.d
-	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk nginx-light >/dev/null || true
-	$sudo rm -f /usr/sbin/policy-rc.d
-}
-need
+. "$top/bench/nginx.sh"      # nginx_need, nginx_conf
+nginx_need || { echo "bench: wrk and nginx could not be installed"; exit 2; }
 [ -x "$B/daemons/relgated" ] || { echo "bench: no build in $B (run tools/dev.sh test first)"; exit 2; }
 
 T=$(mktemp -d /tmp/rgbench.XXXXXX)
@@ -80,18 +72,9 @@ stop_relgated() {
 bench_reject() {
 	local nport
 	ports_claim 1 nport
-	mkdir -p "$T/nginx/logs" "$T/nginx/www"
+	mkdir -p "$T/nginx/www"
 	echo '{"ok":true}' >"$T/nginx/www/ok.json"
-	cat >"$T/nginx/nginx.conf" <<CONF
-worker_processes $WORKERS;
-daemon off;
-pid $T/nginx/nginx.pid;
-error_log $T/nginx/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  limit_req_zone \$binary_remote_addr zone=cb:10m rate=1r/m;
+	nginx_conf "$T/nginx" "$WORKERS" "  limit_req_zone \$binary_remote_addr zone=cb:10m rate=1r/m;
   server {
     listen 127.0.0.1:$nport reuseport;
     root $T/nginx/www;
@@ -101,9 +84,7 @@ http {
       default_type application/json;
       try_files /ok.json =404;
     }
-  }
-}
-CONF
+  }"
 	nginx -p "$T/nginx" -c "$T/nginx/nginx.conf" &
 	local npid=$!
 	PIDS="$PIDS $npid"

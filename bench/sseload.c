@@ -4,8 +4,10 @@
  * URL (POST a body with given headers), reads every response as it comes
  * (chunked, Content-Length or close-delimited; SSE lines), and reports
  * outcomes, time to first byte, time to the first "data:" event, total
- * time and bytes.  --hold opens C streams once and holds them all
- * together, reporting how many were open at the peak.
+ * time (and that of the answers outside 2xx alone), Retry-After seen, and
+ * bytes.  --hold opens C streams once and holds them all together,
+ * reporting how many were open at the peak.  --header-file gives each
+ * connection one of several header lines in turn (a pool of users).
  *
  * Owns its connections and nothing else.  Must never: connect anywhere
  * but a loopback address, run without a bound (every request has a
@@ -48,6 +50,7 @@
 #define FDS_SPARE    32    /* files not for connections */
 #define MAX_PROCS    64
 #define MAX_HDRS     32
+#define MAX_VARIANTS 4096 /* lines of --header-file */
 #define MAX_CHUNK    (1ull << 40)
 #define HIST_LINEAR  1024 /* exact microseconds below this */
 #define HIST_SUB     64   /* buckets per power of two above */
@@ -92,8 +95,9 @@ struct result {
 	uint64_t status[STATUS_MAX]; /* [0]: other */
 	uint64_t bytes;
 	uint64_t retried; /* a reused connection closed first: sent again */
+	uint64_t retry_after; /* answers with a Retry-After header */
 	uint64_t run_us;
-	struct hist ttfb, tfe, total;
+	struct hist ttfb, tfe, total, non2xx;
 };
 
 /* Shared by every process (MAP_SHARED): the open-streams gauge. */
@@ -110,6 +114,7 @@ enum ckstate { CK_SIZE, CK_EXT, CK_DATA, CK_DATA_END, CK_TRAILER };
 struct conn {
 	int fd;
 	uint32_t src; /* source address 127.0.0.src (IPv4) */
+	uint32_t var; /* its request: line var of --header-file */
 	enum cstate st;
 	struct event ev;
 	size_t wpos;
@@ -135,6 +140,9 @@ struct opts {
 	size_t nhdrs;
 	const char *body;
 	size_t body_len;
+	char *hfile;        /* --header-file contents, lines cut in place */
+	const char **vhdrs; /* its lines: one per request variant */
+	unsigned nvars;
 	const char *marker;
 	unsigned conns, procs, sources;
 	double duration, timeout;
@@ -152,8 +160,8 @@ static struct event_base *base;
 static struct conn *pool;
 static unsigned npool, nopened, nactive;
 static uint64_t my_requests, started, t_start, t_stop_starting, t_end;
-static char *req;
-static size_t req_len;
+static char **requests; /* one request per variant (--header-file line) */
+static size_t *req_lens;
 static int stopping;
 static char rbuf[RBUF];
 
@@ -299,6 +307,8 @@ end(struct conn *c, enum outcome oc)
 		res->status[c->status < STATUS_MAX ? c->status : 0]++;
 	if (ok)
 		hist_add(&res->total, now - c->t0);
+	if (ok && (c->status < 200 || c->status >= 300))
+		hist_add(&res->non2xx, now - c->t0);
 	if (c->counted_open)
 		atomic_fetch_sub(&sh->open, 1);
 	c->counted_open = 0;
@@ -398,6 +408,8 @@ head_line(struct conn *c)
 	} else if (strncasecmp(c->line, "connection:", 11) == 0 &&
 	    strcasestr(v, "close") != NULL) {
 		c->keepalive = 0;
+	} else if (strncasecmp(c->line, "retry-after:", 12) == 0) {
+		res->retry_after++;
 	}
 	return 0;
 }
@@ -573,6 +585,9 @@ static void
 do_write(struct conn *c)
 {
 	ssize_t n;
+
+	const char *req = requests[c->var];
+	size_t req_len = req_lens[c->var];
 
 	while (c->wpos < req_len) {
 		n = send(
@@ -753,6 +768,7 @@ run(unsigned first, unsigned conns, uint64_t reqs)
 	for (i = 0; i < conns; i++) {
 		pool[i].fd = -1;
 		pool[i].src = 1 + (first + i) % o.sources;
+		pool[i].var = (first + i) % o.nvars;
 	}
 	my_requests = o.hold ? conns : reqs;
 	t_start = mono_us();
@@ -795,6 +811,8 @@ usage(int code)
 	    "  -n, --requests R      at most R requests in all [1000000]\n"
 	    "  -t, --timeout S       per request [60]\n"
 	    "  -H, --header 'N: V'   a request header (repeat)\n"
+	    "  --header-file FILE    one more header per connection, its "
+	    "lines in turn\n"
 	    "  -b, --body JSON       POST this body (else GET)\n"
 	    "  --body-file FILE      POST the file's contents\n"
 	    "  -m, --marker LINE     the end-of-stream line [%s]\n"
@@ -910,37 +928,83 @@ read_file(const char *path, size_t *len)
 	return s;
 }
 
-/* build_request - the one request every connection sends */
-static void
-build_request(void)
+/* build_one - the request with the -H headers and one more (or none) */
+static char *
+build_one(const char *extra, size_t *len)
 {
-	size_t cap = 1024 + o.body_len, i;
+	size_t cap = 1024 + o.body_len, i, n;
 	int has_ctype = 0;
+	char *r;
 
 	for (i = 0; i < o.nhdrs; i++) {
 		cap += strlen(o.hdrs[i]) + 2;
 		has_ctype |= strncasecmp(o.hdrs[i], "content-type:", 13) == 0;
 	}
-	req = xmalloc(cap);
-	req_len = (size_t)snprintf(req, cap,
+	if (extra != NULL) {
+		cap += strlen(extra) + 2;
+		has_ctype |= strncasecmp(extra, "content-type:", 13) == 0;
+	}
+	r = xmalloc(cap);
+	n = (size_t)snprintf(r, cap,
 	    "%s %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n",
 	    o.body != NULL ? "POST" : "GET", o.path, o.hostport);
 	for (i = 0; i < o.nhdrs; i++)
-		req_len += (size_t)snprintf(
-		    req + req_len, cap - req_len, "%s\r\n", o.hdrs[i]);
+		n += (size_t)snprintf(r + n, cap - n, "%s\r\n", o.hdrs[i]);
+	if (extra != NULL)
+		n += (size_t)snprintf(r + n, cap - n, "%s\r\n", extra);
 	if (o.body != NULL) {
 		if (!has_ctype)
-			req_len +=
-			    (size_t)snprintf(req + req_len, cap - req_len,
-			        "Content-Type: application/json\r\n");
-		req_len += (size_t)snprintf(req + req_len, cap - req_len,
-		    "Content-Length: %zu\r\n", o.body_len);
+			n += (size_t)snprintf(r + n, cap - n,
+			    "Content-Type: application/json\r\n");
+		n += (size_t)snprintf(
+		    r + n, cap - n, "Content-Length: %zu\r\n", o.body_len);
 	}
-	req_len += (size_t)snprintf(req + req_len, cap - req_len, "\r\n");
+	n += (size_t)snprintf(r + n, cap - n, "\r\n");
 	if (o.body != NULL) {
-		memcpy(req + req_len, o.body, o.body_len);
-		req_len += o.body_len;
+		memcpy(r + n, o.body, o.body_len);
+		n += o.body_len;
 	}
+	*len = n;
+	return r;
+}
+
+/* build_requests - one request per variant (one without --header-file) */
+static void
+build_requests(void)
+{
+	unsigned i;
+
+	requests = xcalloc(o.nvars, sizeof(*requests));
+	req_lens = xcalloc(o.nvars, sizeof(*req_lens));
+	for (i = 0; i < o.nvars; i++)
+		requests[i] = build_one(
+		    o.vhdrs != NULL ? o.vhdrs[i] : NULL, &req_lens[i]);
+}
+
+/* header_file - the lines of FILE (blank ones skipped), each a header */
+static void
+header_file(const char *path)
+{
+	size_t len, n;
+	char *p, *rest;
+
+	o.hfile = read_file(path, &len);
+	o.hfile = xrealloc(o.hfile, len + 1);
+	o.hfile[len] = '\0';
+	o.vhdrs = xcalloc(MAX_VARIANTS, sizeof(*o.vhdrs));
+	o.nvars = 0;
+	for (rest = o.hfile; (p = strsep(&rest, "\n")) != NULL;) {
+		n = strlen(p);
+		if (n > 0 && p[n - 1] == '\r')
+			p[--n] = '\0';
+		if (n == 0)
+			continue;
+		if (o.nvars == MAX_VARIANTS || strchr(p, ':') == NULL)
+			die("--header-file: bad or too many lines", p);
+		o.vhdrs[o.nvars++] = p;
+	}
+	if (o.nvars == 0)
+		die("--header-file: no header in", path);
 }
 
 static void
@@ -952,6 +1016,7 @@ parse_args(int argc, char **argv)
 		{ "requests", required_argument, NULL, 'n' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "header", required_argument, NULL, 'H' },
+		{ "header-file", required_argument, NULL, 'F' },
 		{ "body", required_argument, NULL, 'b' },
 		{ "body-file", required_argument, NULL, 'B' },
 		{ "marker", required_argument, NULL, 'm' },
@@ -970,6 +1035,7 @@ parse_args(int argc, char **argv)
 	o.requests = 1000000;
 	o.timeout = 60;
 	o.marker = DEFAULT_MARK;
+	o.nvars = 1;
 	while ((opt = getopt_long(
 	            argc, argv, "c:d:n:t:H:b:m:p:h", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -991,6 +1057,9 @@ parse_args(int argc, char **argv)
 			    strpbrk(optarg, "\r\n") != NULL)
 				die("bad or too many headers", optarg);
 			o.hdrs[o.nhdrs++] = optarg;
+			break;
+		case 'F':
+			header_file(optarg);
 			break;
 		case 'b':
 			o.body = optarg;
@@ -1057,11 +1126,13 @@ sum(struct result *t, unsigned procs)
 			t->status[i] += r->status[i];
 		t->bytes += r->bytes;
 		t->retried += r->retried;
+		t->retry_after += r->retry_after;
 		if (r->run_us > t->run_us)
 			t->run_us = r->run_us;
 		hist_merge(&t->ttfb, &r->ttfb);
 		hist_merge(&t->tfe, &r->tfe);
 		hist_merge(&t->total, &r->total);
+		hist_merge(&t->non2xx, &r->non2xx);
 	}
 }
 
@@ -1116,6 +1187,9 @@ report(const struct result *t, unsigned procs)
 	print_hist("time to first byte", &t->ttfb);
 	print_hist("time to first event", &t->tfe);
 	print_hist("total", &t->total);
+	print_hist("total outside 2xx", &t->non2xx);
+	printf("  answers with Retry-After %llu\n",
+	    (unsigned long long)t->retry_after);
 	printf("  bytes received %llu\n", (unsigned long long)t->bytes);
 	if (!o.json)
 		return;
@@ -1136,12 +1210,14 @@ report(const struct result *t, unsigned procs)
 	for (i = 0; i < O_N; i++)
 		printf(",\"%s\":%llu", outcome_names[i],
 		    (unsigned long long)t->outcomes[i]);
-	printf(",\"retried\":%llu,\"peakOpen\":%ld,\"bytes\":%llu",
-	    (unsigned long long)t->retried, atomic_load(&sh->peak),
-	    (unsigned long long)t->bytes);
+	printf(",\"retried\":%llu,\"retryAfter\":%llu,\"peakOpen\":%ld,"
+	       "\"bytes\":%llu",
+	    (unsigned long long)t->retried, (unsigned long long)t->retry_after,
+	    atomic_load(&sh->peak), (unsigned long long)t->bytes);
 	json_hist("ttfbMs", &t->ttfb);
 	json_hist("firstEventMs", &t->tfe);
 	json_hist("totalMs", &t->total);
+	json_hist("non2xxMs", &t->non2xx);
 	printf("}\n");
 }
 
@@ -1155,7 +1231,7 @@ main(int argc, char **argv)
 	int st, rc = 0;
 
 	parse_args(argc, argv);
-	build_request();
+	build_requests();
 	signal(SIGPIPE, SIG_IGN);
 	nofile = nofile_raise();
 	per = nofile > 2 * FDS_SPARE ? (unsigned)(nofile - FDS_SPARE)

@@ -261,12 +261,21 @@ conn_close(struct conn *k)
 	free(k);
 }
 
-/* conn_arm - wait for what (EV_READ/EV_WRITE), with an optional timeout. */
+/* conn_arm - wait for what (EV_READ/EV_WRITE), with an optional timeout.
+ * Without a timeout the event persists, and asking again for what is
+ * already armed changes nothing: a stream read event after event costs
+ * no epoll_ctl (a one-shot event cost two per read: libevent's removal
+ * when it fired, and the add here). */
 static void
 conn_arm(struct conn *k, short what, const struct timeval *tv)
 {
+	short ev = tv == NULL ? (short)(what | EV_PERSIST) : what;
+
+	if (tv == NULL && event_get_events(&k->ev) == ev &&
+	    event_pending(&k->ev, what, NULL))
+		return;
 	event_del(&k->ev);
-	event_assign(&k->ev, k->c->base, k->fd, what, conn_cb, k);
+	event_assign(&k->ev, k->c->base, k->fd, ev, conn_cb, k);
 	event_add(&k->ev, tv);
 }
 

@@ -1,0 +1,571 @@
+#!/bin/bash
+# bench/chat.sh - the chat path's figures: relgate beside the upstream
+# alone (relmock, the baseline), the Portkey AI Gateway and nginx, in one
+# run, with one upstream (relmock on this machine, the role sent with the
+# first token) and one client (bench/sseload; wrk for the 429 path).
+# Prints figures, one JSON line per part and a table; asserts nothing
+# (a benchmark is not a test).
+#
+#   bench/chat.sh [ttft|hold|reject|pressure|all]     (default all)
+#
+#   ttft      added time to the first token at TTFT_LEVELS concurrent
+#             streams: sseload straight to relmock, through relgate and
+#             through Portkey; "added" = a gateway's p50/p99 minus the
+#             baseline's
+#   hold      STREAMS streams held together for DURATION seconds (one
+#             token a second): the share completed, relgate's memory per
+#             stream (PSS and RSS summed over all its processes, at the
+#             peak minus idle); then Portkey at TTFT's top level and at
+#             STREAMS
+#   reject    the 429 path of admission (authoritative, 1 message/s)
+#             beside nginx's limit_req (1 r/s), wrk with the same script
+#   pressure  a burst of PRESSURE_CONNS streams from PRESSURE_USERS users
+#             against the admission limits: the status mix, how fast the
+#             429s come and whether they carry Retry-After
+#
+# Settings from the environment (defaults): STREAMS (20000), DURATION
+# (60), TTFT_LEVELS ("100 1000"), TTFT_SECONDS (10), INGRESS (4),
+# PROVIDERS (3), MOCK_WORKERS (4), USERS (40), REJECT_SECONDS (10),
+# REJECT_CONNS (64), PRESSURE_CONNS (1000), PRESSURE_USERS (40),
+# PRESSURE_SECONDS (10), PRESSURE_BULKHEAD (256), PORTKEY (1; 0 skips
+# Portkey), BUILD (build/).
+#
+# Needs a build (tools/dev.sh test, or configure and make in build/);
+# installs wrk and nginx-light when missing (without starting Debian's
+# nginx), and Portkey (@portkey-ai/gateway, the versions pinned in
+# bench/portkey/package.json) with npm under the build directory.
+# Loopback only, ports below the ephemeral range (tests/e2e/ports.sh);
+# every load is bounded in count and time; it stops only the processes it
+# started, by pid, and removes its shm segment and temp dir on any exit.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/tests/e2e/ports.sh" # ports_claim, ports_release, wait_listening
+. "$top/bench/nginx.sh"      # nginx_need, nginx_conf
+B=${BUILD:-$top/build}
+what=${1:-all}
+STREAMS=${STREAMS:-20000}
+DURATION=${DURATION:-60}
+TTFT_LEVELS=${TTFT_LEVELS:-100 1000}
+TTFT_SECONDS=${TTFT_SECONDS:-10}
+INGRESS=${INGRESS:-4}
+PROVIDERS=${PROVIDERS:-3}
+MOCK_WORKERS=${MOCK_WORKERS:-4}
+USERS=${USERS:-40}
+REJECT_SECONDS=${REJECT_SECONDS:-10}
+REJECT_CONNS=${REJECT_CONNS:-64}
+PRESSURE_CONNS=${PRESSURE_CONNS:-1000}
+PRESSURE_USERS=${PRESSURE_USERS:-40}
+PRESSURE_SECONDS=${PRESSURE_SECONDS:-10}
+PRESSURE_BULKHEAD=${PRESSURE_BULKHEAD:-256}
+PORTKEY=${PORTKEY:-1}
+case $what in
+ttft | hold | reject | pressure | all) ;;
+*) echo "usage: bench/chat.sh [ttft|hold|reject|pressure|all]"; exit 2 ;;
+esac
+
+RELGATED=$B/daemons/relgated
+RELSTAT=$B/tools/relstat
+RELCTL=$B/tools/relctl
+RELMOCK=$B/tools/relmock/relmock
+SSELOAD=$B/bench/sseload
+for x in "$RELGATED" "$RELSTAT" "$RELCTL" "$RELMOCK" "$SSELOAD"; do
+	[ -x "$x" ] || { echo "bench: no $x (build first: tools/dev.sh test, or make -C $B)"; exit 2; }
+done
+for x in jq curl ss; do
+	command -v "$x" >/dev/null || { echo "bench: $x is required"; exit 2; }
+done
+
+T=$(mktemp -d /tmp/rgchat.XXXXXX)
+SHM=/rgchat.$$
+SECRET=bench-secret-of-at-least-32-bytes-long.$$
+PIDS= # every process started here (their children go with them)
+RG_PID=
+cleanup() {
+	local p
+	for p in $PIDS; do kill -TERM "$p" 2>/dev/null || true; done
+	for _ in $(seq 100); do
+		local any=
+		for p in $PIDS; do kill -0 "$p" 2>/dev/null && any=1; done
+		[ -n "$any" ] || break
+		sleep 0.1
+	done
+	for p in $PIDS; do kill -KILL "$p" 2>/dev/null || true; done
+	rm -f "/dev/shm$SHM"
+	if [ -n "${KEEP:-}" ]; then echo "bench: files kept in $T"; else rm -rf "$T"; fi
+	ports_release
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# forget PID - a process that has ended is no longer ours to stop
+forget() { PIDS=$(tr ' ' '\n' <<<"$PIDS" | grep -vx "$1" | tr '\n' ' '); }
+
+# stop PID - SIGTERM, wait at most 15 s, then SIGKILL
+stop() {
+	kill -TERM "$1" 2>/dev/null || true
+	for _ in $(seq 150); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+	forget "$1"
+}
+
+listening() { # listening PID PORT NAME: wait until PID alone serves PORT
+	wait_listening 30 "$1" "$2" ||
+		{ echo "bench: $3 not listening alone on port $2 ($WAIT_STATE)"; exit 2; }
+}
+
+load_avg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# --- what the parts need --------------------------------------------------
+
+# need_portkey - Portkey installed under $B/bench/portkey from the pinned
+# package.json (npm, bounded); PORTKEY_JS is its server
+PORTKEY_DIR=$B/bench/portkey
+PORTKEY_JS=$PORTKEY_DIR/node_modules/@portkey-ai/gateway/build/start-server.js
+need_portkey() {
+	command -v node >/dev/null && command -v npm >/dev/null ||
+		{ echo "bench: node and npm are required for Portkey (PORTKEY=0 skips it)"; exit 2; }
+	mkdir -p "$PORTKEY_DIR"
+	if ! cmp -s "$top/bench/portkey/package.json" "$PORTKEY_DIR/package.json" || [ ! -f "$PORTKEY_JS" ]; then
+		cp "$top/bench/portkey/package.json" "$PORTKEY_DIR/"
+		rm -rf "$PORTKEY_DIR/node_modules" "$PORTKEY_DIR/package-lock.json"
+		timeout 300 npm install --prefix "$PORTKEY_DIR" --ignore-scripts --no-audit --no-fund \
+			>"$PORTKEY_DIR/npm.log" 2>&1 ||
+			{ cat "$PORTKEY_DIR/npm.log"; rm -f "$PORTKEY_DIR/package.json"; echo "bench: npm install of Portkey failed"; exit 2; }
+	fi
+	cp "$top/bench/portkey/loopback.mjs" "$PORTKEY_DIR/"
+	PORTKEY_VERSION=$(jq -r .version "$PORTKEY_DIR/node_modules/@portkey-ai/gateway/package.json")
+	PORTKEY_DEPS="hono $(jq -r .version "$PORTKEY_DIR/node_modules/hono/package.json"), @hono/node-server $(jq -r .version "$PORTKEY_DIR/node_modules/@hono/node-server/package.json")"
+}
+
+# --- relmock: the one upstream ------------------------------------------
+
+start_relmock() {
+	ports_claim 1 MOCK
+	"$RELMOCK" -l "127.0.0.1:$MOCK" --workers "$MOCK_WORKERS" >"$T/relmock.log" 2>&1 &
+	MOCK_PID=$!
+	PIDS="$PIDS $MOCK_PID"
+	listening "$MOCK_PID" "$MOCK" relmock
+}
+
+# --- relgated ------------------------------------------------------------
+
+# start_relgated NAME EXTRA_JSON - a relgated with relmock as both chat
+# routes, INGRESS ingress and PROVIDERS provider processes, and EXTRA
+RPORT=
+start_relgated() {
+	[ -n "$RPORT" ] || ports_claim 2 RPORT
+	rm -rf "$T/state" "$T/run"
+	cat >"$T/relgate-$1.json" <<JSON
+{ "http": { "listen": "127.0.0.1:$RPORT" }, "admin": { "listen": "127.0.0.1:$((RPORT + 1))" },
+  "state_dir": "$T/state", "run_dir": "$T/run", "shm": { "name": "$SHM" },
+  "store": { "map_size_mb": 64 }, "log": { "level": "warn" },
+  "ingress": { "count": $INGRESS }, "provider": { "count": $PROVIDERS,
+    "primary": { "base_url": "http://127.0.0.1:$MOCK/v1" },
+    "secondary": { "base_url": "http://127.0.0.1:$MOCK/v1" } },
+  "tool_worker": { "count": 1 },
+  "auth": { "jwt": { "secret": "$SECRET" } },
+  $2 }
+JSON
+	"$RELGATED" -f -c "$T/relgate-$1.json" >>"$T/relgated.log" 2>&1 &
+	RG_PID=$!
+	PIDS="$PIDS $RG_PID"
+	if ! wait_listening 30 "$RG_PID" "$RPORT"; then
+		echo "bench: relgated not listening alone on port $RPORT ($WAIT_STATE)"
+		ss -Hltnp "sport = $RPORT"
+		tail -n 20 "$T/relgated.log"
+		exit 2
+	fi
+	local i
+	for i in $(seq 200); do
+		"$RELSTAT" -n "$SHM" -j 2>/dev/null | jq -e '[.processes[] | select(.role != "supervisor") | .state] |
+			length > 0 and all(. == "ready")' >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "bench: relgated not ready"; tail -n 20 "$T/relgated.log"; exit 2
+}
+stop_relgated() {
+	"$RELSTAT" -n "$SHM" -j >"$T/relstat-last.json" 2>/dev/null || true
+	stop "$RG_PID"
+	RG_PID=
+	rm -f "/dev/shm$SHM"
+}
+relgate_pids() { "$RELSTAT" -n "$SHM" -j 2>/dev/null | jq -r --arg s "$RG_PID" '[.processes[].pid] + [$s | tonumber] | unique | .[] | select(. > 0)'; }
+
+# The chats go to relmock's worker at full capacity: no limit of relgate's
+# but capacity applies (admission, the bulkhead, the chat_stream limiter)
+WIDE_OPEN='"BULKHEAD_OR_PRI_MAX_CONCURRENT": 32768, "BULKHEAD_OR_SEC_MAX_CONCURRENT": 32768,
+  "ADMISSION_GLOBAL_MAX_INFLIGHT": 1000000, "ADMISSION_USER_MAX_INFLIGHT": 10000,
+  "ADMISSION_GLOBAL_MAX_MSG_PER_SEC": 1000000, "ADMISSION_GLOBAL_MAX_TOOL_PER_SEC": 1000000,
+  "RATE_LIMIT_CHAT_STREAM_MAX": 1000000, "CIRCUIT_OPENROUTER_PRIMARY_THRESHOLD": 1000,
+  "CHAT_PROVIDER_PRIMARY_TIMEOUT_MS": 60000'
+
+# tokens N FILE - an Authorization header for each of N users, a line each
+tokens() {
+	local i
+	: >"$2"
+	for i in $(seq "$1"); do
+		printf 'Authorization: Bearer %s\n' \
+			"$(RELGATE_AUTH_JWT_SECRET=$SECRET "$RELCTL" jwt mint --sub "bench-user-$i" --ttl 7200)" >>"$2"
+	done
+}
+
+# --- Portkey -------------------------------------------------------------
+
+start_portkey() {
+	[ -n "${PK_PORT:-}" ] || ports_claim 1 PK_PORT
+	(cd "$PORTKEY_DIR" && exec env NODE_ENV=production node --import ./loopback.mjs \
+		"$PORTKEY_JS" --port="$PK_PORT" --headless) >"$T/portkey.log" 2>&1 &
+	PK_PID=$!
+	PIDS="$PIDS $PK_PID"
+	listening "$PK_PID" "$PK_PORT" portkey
+	# Portkey routes by these headers: OpenAI's API at relmock's base URL
+	PK_HDRS=(-H 'x-portkey-provider: openai' -H "x-portkey-custom-host: http://127.0.0.1:$MOCK/v1")
+}
+PK_HDRS=()
+
+# --- bodies and URLs -----------------------------------------------------
+
+# body KIND OPTIONS - the request of a target: relgate's chat body, or the
+# OpenAI one for relmock and Portkey; OPTIONS is relmock's directive
+body() {
+	if [ "$1" = relgate ]; then
+		printf '{"threadId":"bench","messages":[{"role":"user","content":"relmock: %s"}]}' "$2"
+	else
+		printf '{"model":"relmock/bench","stream":true,"messages":[{"role":"user","content":"relmock: %s"}]}' "$2"
+	fi
+}
+url() {
+	case $1 in
+	direct) echo "http://127.0.0.1:$MOCK/v1/chat/completions" ;;
+	relgate) echo "http://127.0.0.1:$RPORT/api/chat" ;;
+	portkey) echo "http://127.0.0.1:$PK_PORT/v1/chat/completions" ;;
+	esac
+}
+
+# smoke TARGET - one stream with curl -N: its first and last events
+smoke() {
+	local extra=()
+	[ "$1" != portkey ] || extra=("${PK_HDRS[@]}")
+	curl -sN -m 10 -o "$T/smoke.$1" -w '%{http_code}' "${extra[@]}" \
+		-H "$(head -n 1 "$T/tokens")" -H 'content-type: application/json' \
+		-d "$(body "$1" "tokens=3")" "$(url "$1")" >"$T/smoke.$1.code" 2>/dev/null || true
+	printf '  %-8s one stream with curl -N: HTTP %s, %s data events, last: %s\n' "$1" \
+		"$(cat "$T/smoke.$1.code")" "$(grep -c '^data:' "$T/smoke.$1" || true)" \
+		"$(grep '^data:' "$T/smoke.$1" | tail -n 1 | cut -c1-60)"
+}
+
+# sse TARGET NAME [sseload args] - sseload against TARGET; its JSON line
+# in $T/NAME.json, its report in $T/NAME.out
+sse() {
+	local target=$1 name=$2 extra=()
+	shift 2
+	[ "$target" != portkey ] || extra=("${PK_HDRS[@]}")
+	"$SSELOAD" --json --header-file "$T/tokens" "${extra[@]}" "$@" "$(url "$target")" \
+		>"$T/$name.out" 2>&1 &
+	LOAD_PID=$!
+	PIDS="$PIDS $LOAD_PID"
+	wait "$LOAD_PID" || true
+	forget "$LOAD_PID"
+	grep '^{' "$T/$name.out" >"$T/$name.json" || echo '{}' >"$T/$name.json"
+}
+
+# --- memory: PSS and RSS summed over processes -----------------------------
+
+# mem_each PIDS... - "PID PSS_KB RSS_KB" a line, from /proc/PID/smaps_rollup
+mem_each() {
+	local p
+	for p in "$@"; do
+		awk -v p="$p" '/^Pss:/ { s = $2 } /^Rss:/ { r = $2 } END { print p, s + 0, r + 0 }' \
+			"/proc/$p/smaps_rollup" 2>/dev/null || true
+	done
+}
+# mem PIDS... - "PSS_KB RSS_KB" summed
+mem() { mem_each "$@" | awk '{ s += $2; r += $3 } END { print s + 0, r + 0 }'; }
+
+# watch_mem PIDFN - while the load runs ($LOAD_PID), sample the memory of
+# the pids PIDFN prints every second; sets PEAK_PSS, PEAK_RSS (KiB) and
+# keeps the per-process figures of the PSS peak in $T/peak.mem
+watch_mem() {
+	local pss rss
+	PEAK_PSS=0 PEAK_RSS=0
+	: >"$T/peak.mem"
+	while kill -0 "$LOAD_PID" 2>/dev/null; do
+		mem_each $($1) >"$T/sample.mem"
+		read -r pss rss < <(awk '{ s += $2; r += $3 } END { print s + 0, r + 0 }' "$T/sample.mem")
+		[ "$pss" -le "$PEAK_PSS" ] || { PEAK_PSS=$pss; cp "$T/sample.mem" "$T/peak.mem"; }
+		[ "$rss" -le "$PEAK_RSS" ] || PEAK_RSS=$rss
+		sleep 1
+	done
+}
+
+# roles_at_peak IDLE_FILE - relgate's PSS by role: idle and at the peak
+# (MiB), from $T/peak.mem and the idle sample, roles from relstat
+roles_at_peak() {
+	"$RELSTAT" -n "$SHM" -j 2>/dev/null | jq -r --arg s "$RG_PID" \
+		'.processes[] | "\(.pid) \(.role)"' >"$T/roles" || true
+	echo "$RG_PID supervisor" >>"$T/roles"
+	awk 'FILENAME == ARGV[1] { role[$1] = $2; next }
+		FILENAME == ARGV[2] { idle[role[$1]] += $2; next }
+		{ peak[role[$1]] += $2; n[role[$1]]++ }
+		END { printf "  relgate PSS by role, idle -> peak:"
+			for (r in peak) printf " %s(%d) %.1f -> %.1f MiB;", r, n[r], idle[r] / 1024, peak[r] / 1024
+			printf "\n" }' "$T/roles" "$1" "$T/peak.mem"
+}
+portkey_pids() { echo "$PK_PID"; }
+
+# hold_run TARGET NAME STREAMS PIDFN - STREAMS streams held for DURATION s
+# (ramped), memory of PIDFN's processes sampled; prints the figures and
+# appends a JSON line to $T/NAME.sum
+hold_run() {
+	local target=$1 name=$2 n=$3 pidfn=$4 ramp idle_pss idle_rss extra=()
+	ramp=$((n < 1000 ? 1000 : n))    # 1 ms per stream: 20 s for 20,000
+	[ "$ramp" -le 20000 ] || ramp=20000
+	[ "$target" != portkey ] || extra=("${PK_HDRS[@]}")
+	mem_each $($pidfn) >"$T/idle.mem"
+	read -r idle_pss idle_rss < <(awk '{ s += $2; r += $3 } END { print s + 0, r + 0 }' "$T/idle.mem")
+	"$SSELOAD" --json --hold -c "$n" --ramp-ms "$ramp" -t $((DURATION + 30)) -p 4 \
+		--header-file "$T/tokens" "${extra[@]}" -b "$(body "$target" "tokens=$DURATION token_ms=1000")" \
+		"$(url "$target")" >"$T/$name.out" 2>&1 &
+	LOAD_PID=$!
+	PIDS="$PIDS $LOAD_PID"
+	watch_mem "$pidfn"
+	wait "$LOAD_PID" || true
+	forget "$LOAD_PID"
+	grep '^{' "$T/$name.out" >"$T/$name.json" || echo '{}' >"$T/$name.json"
+	jq -c --arg part hold --arg target "$target" --argjson n "$n" --argjson dur "$DURATION" \
+		--argjson ip "$idle_pss" --argjson ir "$idle_rss" --argjson pp "$PEAK_PSS" --argjson pr "$PEAK_RSS" '{
+		part: $part, target: $target, streams: $n, seconds: $dur,
+		completed: (.completed // 0), completedPct: ((.completed // 0) * 100000 / $n | floor / 1000),
+		peakOpen: (.peakOpen // 0), status: (.status // {}), resets: (.resets // 0),
+		timeouts: (.timeouts // 0), connectErrors: (.connectErrors // 0), noMarker: (.noMarker // 0),
+		firstEventMs: (.firstEventMs // {}),
+		pssKiB: {idle: $ip, peak: $pp}, rssKiB: {idle: $ir, peak: $pr},
+		pssPerStreamKiB: (($pp - $ip) * 10 / $n | floor / 10),
+		rssPerStreamKiB: (($pr - $ir) * 10 / $n | floor / 10),
+		pssPerOpenStreamKiB: (if (.peakOpen // 0) > 0 then ($pp - $ip) * 10 / .peakOpen | floor / 10 else null end)}' \
+		"$T/$name.json" | tee -a "$T/$name.sum"
+}
+
+# --- part 1: added time to first token -----------------------------------
+
+ttft_run() { # ttft_run TARGET LEVEL - one measurement, a JSON line out
+	local target=$1 n=$2 name=ttft-$1-$2
+	# streams of 20 tokens, one each 100 ms (2 s): N in flight keeps N open;
+	# the first N starts spread over one stream's length
+	sse "$target" "$name" -c "$n" -d "$TTFT_SECONDS" --ramp-ms 2000 -t 30 \
+		-b "$(body "$target" "tokens=20 token_ms=100")"
+	jq -c --arg target "$target" --argjson n "$n" '{part: "ttft", target: $target, streams: $n,
+		requests: (.requests // 0), completed: (.completed // 0), peakOpen: (.peakOpen // 0),
+		status: (.status // {}), resets: (.resets // 0), timeouts: (.timeouts // 0),
+		firstEventMs: (.firstEventMs // {})}' "$T/$name.json"
+}
+
+part_ttft() {
+	local n t targets="direct relgate"
+	echo "== ttft: time to the first token at $TTFT_LEVELS concurrent streams ($TTFT_SECONDS s each, load $(load_avg))"
+	start_relgated ttft "$WIDE_OPEN"
+	[ "$PORTKEY" = 0 ] || { start_portkey; targets="$targets portkey"; }
+	for t in $targets; do smoke "$t"; done
+	# warm up every target alike (connections, Node's JIT)
+	for t in $targets; do
+		sse "$t" "warm-$t" -c 50 -n 1000 -d 10 -t 10 -b "$(body "$t" "tokens=2")"
+	done
+	: >"$T/ttft.sum"
+	for n in $TTFT_LEVELS; do
+		for t in $targets; do ttft_run "$t" "$n" >>"$T/ttft.sum"; done
+	done
+	stop_relgated
+	[ "$PORTKEY" = 0 ] || { stop "$PK_PID"; }
+	# added = a gateway's figure minus the direct one at the same level
+	jq -sc '(map(select(.target == "direct") | {key: (.streams | tostring), value: .firstEventMs}) | from_entries) as $base |
+		.[] | . + {addedMs: (if .target == "direct" then null else
+			{p50: ((.firstEventMs.p50 - $base[.streams | tostring].p50) * 1000 | round / 1000),
+			 p99: ((.firstEventMs.p99 - $base[.streams | tostring].p99) * 1000 | round / 1000)} end)}' \
+		"$T/ttft.sum" | tee "$T/ttft.result"
+}
+
+# --- part 2: streams held ---------------------------------------------------
+
+part_hold() {
+	echo "== hold: $STREAMS streams held for $DURATION s (1 token/s); relgate $INGRESS ingress, $PROVIDERS provider (load $(load_avg))"
+	: >"$T/hold.sum"
+	start_relgated hold "$WIDE_OPEN"
+	smoke relgate
+	sleep 2
+	hold_run relgate hold-relgate "$STREAMS" relgate_pids >/dev/null
+	roles_at_peak "$T/idle.mem"
+	echo "  relgate counters: $("$RELSTAT" -n "$SHM" -j | jq -c '[.processes[] | select(.role == "ingress" or .role == "provider") | .counters] |
+		{chatStreams: (map(.["ingress.chatStreams"] // 0) | add), chatFailed: (map(.["ingress.chatFailed"] // 0) | add),
+		 chatSlowClients: (map(.["ingress.chatSlowClients"] // 0) | add), chatClientGone: (map(.["ingress.chatClientGone"] // 0) | add),
+		 streamsFailed: (map(.["provider.streamsFailed"] // 0) | add), streamsErrored: (map(.["provider.streamsErrored"] // 0) | add)}' 2>/dev/null)"
+	stop_relgated
+	if [ "$PORTKEY" != 0 ]; then
+		local n top_level
+		top_level=$(tr ' ' '\n' <<<"$TTFT_LEVELS" | sort -n | tail -n 1)
+		for n in $top_level "$STREAMS"; do
+			start_portkey
+			smoke portkey
+			sleep 2
+			hold_run portkey "hold-portkey-$n" "$n" portkey_pids >/dev/null
+			stop "$PK_PID"
+		done
+		cat "$T"/hold-portkey-*.sum >>"$T/hold.sum" 2>/dev/null || true
+	fi
+	cat "$T/hold-relgate.sum" "$T/hold.sum" >"$T/hold.result"
+	cat "$T/hold.result"
+}
+
+# --- part 3: the 429 path beside nginx's limit_req ------------------------
+
+# run_wrk NAME URL - wrk with bench/chat_wrk.lua; its JSON line (from the
+# script's done()) in $T/NAME.json
+run_wrk() {
+	CHAT_TOKENS_FILE=$T/tokens CHAT_BODY=$(body relgate "tokens=1") \
+		wrk -t2 -c"$REJECT_CONNS" -d"${REJECT_SECONDS}s" --latency -s "$top/bench/chat_wrk.lua" "$2" \
+		>"$T/$1.wrk" 2>&1 &
+	LOAD_PID=$!
+	PIDS="$PIDS $LOAD_PID"
+	wait "$LOAD_PID" || true
+	forget "$LOAD_PID"
+	grep '^{' "$T/$1.wrk" | tail -n 1 >"$T/$1.json" || echo '{}' >"$T/$1.json"
+}
+
+part_reject() {
+	local nport npid
+	nginx_need || { echo "bench: wrk and nginx could not be installed"; exit 2; }
+	echo "== reject: 429 from admission vs nginx limit_req (wrk -t2 -c$REJECT_CONNS -d${REJECT_SECONDS}s, $USERS users; load $(load_avg))"
+	ports_claim 1 nport
+	# a 429 of the shape relgate answers; the request let through gets 200
+	nginx_conf "$T/nginx" 2 "$(cat <<CONF
+  client_body_buffer_size 64k;
+  limit_req_zone \$binary_remote_addr zone=chat:10m rate=1r/s;
+  server {
+    listen 127.0.0.1:$nport reuseport;
+    location = /api/chat {
+      limit_req zone=chat nodelay;
+      limit_req_status 429;
+      error_page 429 = @limited;
+      try_files /nonexistent @chat;
+    }
+    location @limited {
+      default_type application/json;
+      add_header Retry-After 2 always;
+      add_header x-sendcat-error-code rate_limited always;
+      return 429 '{"error":{"code":"rate_limited","message":"Too many chat requests (global_msg_rate); retry later."}}';
+    }
+    location @chat {
+      default_type application/json;
+      return 200 '{"ok":true}';
+    }
+  }
+CONF
+)"
+	nginx -p "$T/nginx" -c "$T/nginx/nginx.conf" &
+	npid=$!
+	PIDS="$PIDS $npid"
+	listening "$npid" "$nport" nginx
+	curl -s -o /dev/null -w '  nginx    one request: HTTP %{http_code}\n' -X POST -d x "http://127.0.0.1:$nport/api/chat" || true
+	run_wrk reject-nginx "http://127.0.0.1:$nport/api/chat"
+	stop "$npid"
+	# relgate: authoritative admission, 1 message/s; 2 ingress as nginx's 2
+	# workers; relgate's own limiter out of the way
+	INGRESS=2 start_relgated reject '"ADMISSION_GLOBAL_MAX_MSG_PER_SEC": 1, "ADMISSION_USER_MAX_INFLIGHT": 10000,
+  "ADMISSION_GLOBAL_MAX_INFLIGHT": 100000, "ADMISSION_GLOBAL_MAX_TOOL_PER_SEC": 1000000,
+  "RATE_LIMIT_CHAT_STREAM_MAX": 1000000, "BULKHEAD_OR_PRI_MAX_CONCURRENT": 1024'
+	curl -s -o "$T/reject.one" -D "$T/reject.one.h" -H "$(head -n 1 "$T/tokens")" -H 'content-type: application/json' \
+		-d "$(body relgate tokens=1)" "http://127.0.0.1:$RPORT/api/chat" >/dev/null || true
+	curl -s -o "$T/reject.two" -D "$T/reject.two.h" -H "$(head -n 1 "$T/tokens")" -H 'content-type: application/json' \
+		-d "$(body relgate tokens=1)" "http://127.0.0.1:$RPORT/api/chat" >/dev/null || true
+	echo "  relgate  two requests: HTTP $(head -n 1 "$T/reject.one.h" | cut -d' ' -f2), then $(head -n 1 "$T/reject.two.h" | cut -d' ' -f2) $(cat "$T/reject.two")"
+	run_wrk reject-relgate "http://127.0.0.1:$RPORT/api/chat"
+	"$RELSTAT" -n "$SHM" -j >"$T/reject.relstat" 2>/dev/null || true
+	stop_relgated
+	jq -c '{part: "reject", target: "nginx"} + .' "$T/reject-nginx.json" >"$T/reject.result"
+	jq -c '{part: "reject", target: "relgate"} + .' "$T/reject-relgate.json" >>"$T/reject.result"
+	cat "$T/reject.result"
+	jq -r '.chatAdmission.counters | "  relgate admission: allowed \(.allowed), blocked \(.blocked)"' "$T/reject.relstat" 2>/dev/null || true
+}
+
+# --- part 4: the pressure drill ---------------------------------------------
+
+part_pressure() {
+	echo "== pressure: a burst of $PRESSURE_CONNS streams from $PRESSURE_USERS users for $PRESSURE_SECONDS s against admission's defaults (load $(load_avg))"
+	# admission's default limits (3 per user, 200 in flight, 50 messages/s,
+	# 100 tool calls/s), the bulkhead sized above the in-flight limit
+	start_relgated pressure "\"BULKHEAD_OR_PRI_MAX_CONCURRENT\": $PRESSURE_BULKHEAD, \"BULKHEAD_OR_SEC_MAX_CONCURRENT\": $PRESSURE_BULKHEAD,
+  \"RATE_LIMIT_CHAT_STREAM_MAX\": 1000000"
+	head -n "$PRESSURE_USERS" "$T/tokens.all" >"$T/tokens"
+	# every connection starts at once, and asks again as soon as it is
+	# answered (a 429 too): streams of 20 tokens, one each 100 ms
+	sse relgate pressure -c "$PRESSURE_CONNS" -d "$PRESSURE_SECONDS" -t 30 \
+		-b "$(body relgate "tokens=20 token_ms=100")"
+	"$RELSTAT" -n "$SHM" -j >"$T/pressure.relstat" 2>/dev/null || echo '{}' >"$T/pressure.relstat"
+	stop_relgated
+	cp "$T/tokens.all" "$T/tokens"
+	jq -c --slurpfile rs "$T/pressure.relstat" '{part: "pressure", target: "relgate", connections: .connections,
+		users: '"$PRESSURE_USERS"', requests: .requests, status: .status,
+		s5xx: ([.status | to_entries[] | select(.key | startswith("5")) | .value] | add // 0),
+		timeouts: .timeouts, resets: .resets, connectErrors: .connectErrors, completed: .completed,
+		retryAfter: .retryAfter, non2xxMs: .non2xxMs, firstEventMs: .firstEventMs,
+		blockedBy: ($rs[0].chatAdmission.dimensions // {} | with_entries(.value |= .blocked))}' \
+		"$T/pressure.json" | tee "$T/pressure.result"
+}
+
+# --- the table ---------------------------------------------------------------
+
+table() {
+	echo
+	echo "== figures ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load average now $(load_avg))"
+	if [ -s "$T/ttft.result" ]; then
+		echo "time to first token (ms, sseload first data event; added = minus direct)"
+		printf '  %-8s %7s %9s %9s %11s %11s %10s\n' target streams p50 p99 added_p50 added_p99 completed
+		jq -r '[.target, .streams, .firstEventMs.p50, .firstEventMs.p99,
+			(.addedMs.p50 // "-"), (.addedMs.p99 // "-"), "\(.completed)/\(.requests)"] | @tsv' "$T/ttft.result" |
+			while IFS=$'\t' read -r a b c d e f g; do
+				printf '  %-8s %7s %9s %9s %11s %11s %10s\n' "$a" "$b" "$c" "$d" "$e" "$f" "$g"
+			done
+	fi
+	if [ -s "$T/hold.result" ]; then
+		echo "held streams ($DURATION s, 1 token/s; memory summed over the gateway's processes)"
+		printf '  %-8s %7s %10s %9s %9s %9s %12s %12s %14s\n' target streams completed% peakOpen resets timeouts \
+			PSS/stream RSS/stream PSS/open_stream
+		jq -r '[.target, .streams, .completedPct, .peakOpen, .resets, .timeouts,
+			"\(.pssPerStreamKiB) KiB", "\(.rssPerStreamKiB) KiB", "\(.pssPerOpenStreamKiB) KiB"] | @tsv' "$T/hold.result" |
+			while IFS=$'\t' read -r a b c d e f g h i; do
+				printf '  %-8s %7s %10s %9s %9s %9s %12s %12s %14s\n' "$a" "$b" "$c" "$d" "$e" "$f" "$g" "$h" "$i"
+			done
+		jq -r '"  \(.target) at \(.streams): first event p50 \(.firstEventMs.p50 // "-") ms, p99 \(.firstEventMs.p99 // "-") ms; PSS \(.pssKiB.idle) -> \(.pssKiB.peak) KiB, RSS \(.rssKiB.idle) -> \(.rssKiB.peak) KiB; status \(.status | tostring)"' "$T/hold.result"
+	fi
+	if [ -s "$T/reject.result" ]; then
+		echo "429 path (wrk -t2 -c$REJECT_CONNS -d${REJECT_SECONDS}s, POST JSON with Authorization)"
+		printf '  %-8s %10s %9s %9s  %s\n' server req/s p50_ms p99_ms statuses
+		jq -r '[.target, .rps, .p50Ms, .p99Ms, (.status | tostring), (.errors | tostring)] | @tsv' "$T/reject.result" |
+			while IFS=$'\t' read -r a b c d e f; do
+				printf '  %-8s %10s %9s %9s  %s %s\n' "$a" "$b" "$c" "$d" "$e" "$f"
+			done
+	fi
+	if [ -s "$T/pressure.result" ]; then
+		echo "pressure drill"
+		jq -r '"  \(.requests) requests: status \(.status | tostring), 5xx \(.s5xx), timeouts \(.timeouts), resets \(.resets), connect errors \(.connectErrors)",
+			"  refusals: \(.non2xxMs.n) answered in p50 \(.non2xxMs.p50) ms, p99 \(.non2xxMs.p99) ms, max \(.non2xxMs.max) ms; with Retry-After \(.retryAfter)",
+			"  streams served: \(.completed) (first event p50 \(.firstEventMs.p50) ms, p99 \(.firstEventMs.p99) ms); refused by \(.blockedBy | tostring)"' "$T/pressure.result"
+	fi
+}
+
+# --- run -----------------------------------------------------------------------
+
+echo "relgate chat bench: $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ), load average $(load_avg)"
+case $what in ttft | hold | all) [ "$PORTKEY" = 0 ] || need_portkey ;; esac
+[ -z "${PORTKEY_VERSION:-}" ] || echo "  Portkey AI Gateway $PORTKEY_VERSION ($PORTKEY_DEPS), Node.js $(node --version)"
+start_relmock
+tokens "$(( USERS > PRESSURE_USERS ? USERS : PRESSURE_USERS ))" "$T/tokens.all"
+head -n "$USERS" "$T/tokens.all" >"$T/tokens"
+case $what in
+ttft) part_ttft ;;
+hold) part_hold ;;
+reject) part_reject ;;
+pressure) part_pressure ;;
+all) part_ttft; part_hold; part_reject; part_pressure ;;
+esac
+table
