@@ -240,7 +240,8 @@ refuse(struct adm *g, const struct proto_chat_start *cs, uint32_t retry_ms,
 	m.u.admit_refuse.stream = cs->stream;
 	m.u.admit_refuse.retry_after_ms = retry_ms;
 	m.u.admit_refuse.reason = proto_str_from(reason);
-	if (link_send(g->ctx->link, ROLE_INGRESS, cs->ingress, &m) != LINK_OK)
+	if (link_send_held(g->ctx->link, ROLE_INGRESS, cs->ingress, &m,
+		LINK_WAIT_ANSWER_MS) != LINK_OK)
 		COUNT(g, adm_refusals_undelivered);
 }
 
@@ -252,7 +253,8 @@ forward(struct adm *g, const struct proto_msg *m, unsigned provider,
 	struct proto_msg f = *m;
 
 	f.u.chat_start.ticket = ticket;
-	return link_send(g->ctx->link, ROLE_PROVIDER, provider, &f);
+	return link_send_held(g->ctx->link, ROLE_PROVIDER, provider, &f,
+	    LINK_WAIT_ANSWER_MS);
 }
 
 /* unreachable - the provider cannot take the chat: 503 overloaded. */

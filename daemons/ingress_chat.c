@@ -159,7 +159,8 @@ send_cancel(struct ing *g, struct chat *c)
 	memset(&m, 0, sizeof(m));
 	m.type = PROTO_T_CHAT_CANCEL;
 	m.u.chat_cancel.stream = c->stream;
-	link_send(g->ctx->link, ROLE_PROVIDER, c->provider, &m);
+	link_send_held(g->ctx->link, ROLE_PROVIDER, c->provider, &m,
+	    LINK_WAIT_RELEASE_MS);
 }
 
 /* chat_close - the client left. */
@@ -335,9 +336,10 @@ chat_body(struct ing *g, struct httpd_req *req, void *data)
 	m.u.chat_start.message_id = proto_str_from(
 	    cr.message_id ? cr.message_id : mid);
 	m.u.chat_start.messages = proto_str_from(msgs ? msgs : "[]");
-	rc = link_send(g->ctx->link,
+	rc = link_send_held(g->ctx->link,
 	    mode == ADMIT_MODE_AUTHORITATIVE ? ROLE_ADMISSION : ROLE_PROVIDER,
-	    mode == ADMIT_MODE_AUTHORITATIVE ? 0 : c->provider, &m);
+	    mode == ADMIT_MODE_AUTHORITATIVE ? 0 : c->provider, &m,
+	    LINK_WAIT_ANSWER_MS);
 	free(msgs);
 	chatreq_free(&cr);
 	if (rc != LINK_OK) {

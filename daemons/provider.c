@@ -175,7 +175,8 @@ stream_free(struct pstream *s)
 		m.type = PROTO_T_CHAT_RELEASE;
 		m.u.chat_release.stream = s->id;
 		m.u.chat_release.ticket = s->ticket;
-		if (link_send(pv->ctx->link, ROLE_ADMISSION, 0, &m) != LINK_OK)
+		if (link_send_held(pv->ctx->link, ROLE_ADMISSION, 0, &m,
+			LINK_WAIT_RELEASE_MS) != LINK_OK)
 			COUNT(pv, prov_release_lost); /* reclaimed by owner */
 	}
 	for (pp = &pv->bucket[hslot(s->id)]; *pp != NULL; pp = &(*pp)->hnext)

@@ -43,8 +43,10 @@
 #define LINK_MAX_PEERS 32
 #define LINK_PEER_IDLE_MS (60 * 1000) /* close a peer unused this long */
 #define LINK_RECV_SLACK 4096  /* RECVMAXSZ above PROTO_MAX_MSG */
-#define LINK_SENDBUF 64       /* messages queued per peer */
-#define LINK_RECVBUF 128      /* messages queued in the inbox (default 1) */
+#define LINK_SENDBUF 1024     /* messages queued per peer */
+#define LINK_RECVBUF 1024     /* messages queued in the inbox (default 1) */
+#define LINK_HELD_MAX 65536   /* held-back messages, all peers */
+#define LINK_HELD_RETRY_MS 2  /* held-back messages are tried again */
 #define LINK_RECONN_MIN_MS 10
 #define LINK_RECONN_MAX_MS 250
 #define LINK_LOG_EVERY_MS 1000 /* at most one line per kind and second */
@@ -58,10 +60,22 @@ struct link_peer {
 	char addr[LINK_ADDR_MAX];
 };
 
-enum link_logkind { LL_REJECT, LL_EAGAIN, LL_SEND, LL_RECV, LL_COUNT };
+enum link_logkind { LL_REJECT, LL_EAGAIN, LL_SEND, LL_RECV, LL_HELD, LL_COUNT };
+
+/* A message held back for a busy peer (link_send_held). */
+struct held {
+	struct held *next;
+	uint64_t deadline; /* mono_ms */
+	nng_msg *m;
+	uint8_t type;
+	char addr[LINK_ADDR_MAX];
+};
 
 struct link_ctx {
 	struct event_base *base;
+	struct held *held, **held_tail; /* oldest first */
+	unsigned nheld;
+	struct event *held_ev;
 	struct event *ev;
 	nng_socket inbox;
 	int inbox_open;
@@ -149,6 +163,7 @@ remove_stale(const char *path)
 }
 
 static void on_inbox(evutil_socket_t fd, short what, void *arg);
+static void held_retry(evutil_socket_t fd, short what, void *arg);
 static void link_free(struct link_ctx *ctx);
 
 struct link_ctx *
@@ -161,6 +176,7 @@ link_open(struct event_base *base, const char *run_dir, enum rg_role role,
 
 	ctx = xcalloc(1, sizeof(*ctx));
 	ctx->base = base;
+	ctx->held_tail = &ctx->held;
 	ctx->cb = cb;
 	ctx->arg = arg;
 	ctx->stats = stats != NULL ? stats : &ctx->own_stats;
@@ -210,7 +226,9 @@ link_open(struct event_base *base, const char *run_dir, enum rg_role role,
 		return NULL;
 	}
 	ctx->ev = event_new(base, fd, EV_READ | EV_PERSIST, on_inbox, ctx);
-	if (ctx->ev == NULL || event_add(ctx->ev, NULL) != 0) {
+	ctx->held_ev = evtimer_new(base, held_retry, ctx);
+	if (ctx->ev == NULL || ctx->held_ev == NULL ||
+	    event_add(ctx->ev, NULL) != 0) {
 		log_err("link: cannot add the inbox event of %s", ctx->addr);
 		(void)unlink(path_of(ctx->addr));
 		link_free(ctx);
@@ -223,6 +241,15 @@ link_open(struct event_base *base, const char *run_dir, enum rg_role role,
 static void
 link_free(struct link_ctx *ctx)
 {
+	while (ctx->held != NULL) {
+		struct held *h = ctx->held;
+
+		ctx->held = h->next;
+		nng_msg_free(h->m);
+		free(h);
+	}
+	if (ctx->held_ev != NULL)
+		event_free(ctx->held_ev);
 	if (ctx->ev != NULL)
 		event_free(ctx->ev);
 	if (ctx->inbox_open)
@@ -382,11 +409,11 @@ peer_get(struct link_ctx *ctx, const char *addr)
 	return p;
 }
 
-/* send_to - encode msg into an nng message and queue it to addr. */
+/* encode - msg (src filled in) as an nng message for addr; LINK_OK. */
 static int
-send_to(struct link_ctx *ctx, const char *addr, struct proto_msg *msg)
+encode(struct link_ctx *ctx, const char *addr, struct proto_msg *msg,
+    nng_msg **out)
 {
-	struct link_peer *p;
 	nng_msg *nm;
 	size_t size, len;
 	int rv;
@@ -406,10 +433,6 @@ send_to(struct link_ctx *ctx, const char *addr, struct proto_msg *msg)
 		    proto_type_name(msg->type), addr, PROTO_MAX_MSG);
 		return LINK_E_TOOBIG;
 	}
-	if ((p = peer_get(ctx, addr)) == NULL) {
-		STAT_INC(ctx, send_err);
-		return LINK_E_SEND;
-	}
 	if ((rv = nng_msg_alloc(&nm, size)) != 0) {
 		STAT_INC(ctx, send_err);
 		log_err("link: message for %s: %s", addr, nng_strerror(rv));
@@ -422,7 +445,8 @@ send_to(struct link_ctx *ctx, const char *addr, struct proto_msg *msg)
 		if (rv == PROTO_E_TOOBIG) {
 			STAT_INC(ctx, oversize);
 			log_warn("link: refused a %s for %s: a field is too "
-			    "long", proto_type_name(msg->type), addr);
+				 "long",
+			    proto_type_name(msg->type), addr);
 			return LINK_E_TOOBIG;
 		}
 		STAT_INC(ctx, send_err);
@@ -430,23 +454,170 @@ send_to(struct link_ctx *ctx, const char *addr, struct proto_msg *msg)
 		    proto_type_name(msg->type), addr, proto_err_name(rv));
 		return LINK_E_ENCODE;
 	}
+	*out = nm;
+	return LINK_OK;
+}
+
+/* push - queue nm to addr without blocking; on LINK_OK nng owns nm, on
+ * LINK_E_AGAIN it stays the caller's (nothing counted), else it is
+ * freed and counted. */
+static int
+push(struct link_ctx *ctx, const char *addr, nng_msg *nm, uint8_t type)
+{
+	struct link_peer *p;
+	int rv;
+
+	if ((p = peer_get(ctx, addr)) == NULL) {
+		nng_msg_free(nm);
+		STAT_INC(ctx, send_err);
+		return LINK_E_SEND;
+	}
 	rv = nng_sendmsg(p->sock, nm, NNG_FLAG_NONBLOCK);
 	if (rv == 0) {
 		STAT_INC(ctx, sent);
 		return LINK_OK;
 	}
+	if (rv == NNG_EAGAIN)
+		return LINK_E_AGAIN;
 	nng_msg_free(nm);
-	if (rv == NNG_EAGAIN) {
+	STAT_INC(ctx, send_err);
+	if (log_due(ctx, LL_SEND))
+		log_err("link: send %s to %s: %s", proto_type_name(type), addr,
+		    nng_strerror(rv));
+	return LINK_E_SEND;
+}
+
+/* send_to - encode msg into an nng message and queue it to addr. */
+static int
+send_to(struct link_ctx *ctx, const char *addr, struct proto_msg *msg)
+{
+	nng_msg *nm;
+	int rv;
+
+	if ((rv = encode(ctx, addr, msg, &nm)) != LINK_OK)
+		return rv;
+	rv = push(ctx, addr, nm, msg->type);
+	if (rv == LINK_E_AGAIN) {
+		nng_msg_free(nm);
 		STAT_INC(ctx, eagain);
 		if (log_due(ctx, LL_EAGAIN))
 			log_warn("link: %s not ready, dropped a %s", addr,
 			    proto_type_name(msg->type));
+	}
+	return rv;
+}
+
+/* --- held-back messages ---------------------------------------------------*/
+
+static void
+held_arm(struct link_ctx *ctx)
+{
+	struct timeval tv = { 0, LINK_HELD_RETRY_MS * 1000 };
+
+	if (ctx->held != NULL && !evtimer_pending(ctx->held_ev, NULL))
+		evtimer_add(ctx->held_ev, &tv);
+}
+
+/* held_for - is a message to addr already held (order must be kept)? */
+static int
+held_for(const struct link_ctx *ctx, const char *addr)
+{
+	for (const struct held *h = ctx->held; h != NULL; h = h->next)
+		if (strcmp(h->addr, addr) == 0)
+			return 1;
+	return 0;
+}
+
+/* held_retry - send what the peers take now, oldest first; a peer that
+ * is still busy keeps the rest of its messages, in order. */
+static void
+held_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct link_ctx *ctx = arg;
+	const char *busy[LINK_MAX_PEERS + 1];
+	unsigned nbusy = 0;
+	uint64_t now = mono_ms();
+	struct held **pp = &ctx->held, *h;
+
+	(void)fd;
+	(void)what;
+	while ((h = *pp) != NULL) {
+		int skip = 0, rv;
+
+		for (unsigned b = 0; b < nbusy; b++)
+			skip |= strcmp(busy[b], h->addr) == 0;
+		if (skip) {
+			pp = &h->next;
+			continue;
+		}
+		if (now > h->deadline) {
+			rv = LINK_E_AGAIN; /* given up */
+			nng_msg_free(h->m);
+			STAT_INC(ctx, held_dropped);
+			if (log_due(ctx, LL_HELD))
+				log_warn("link: %s busy too long, gave up a "
+					 "%s",
+				    h->addr, proto_type_name(h->type));
+		} else {
+			rv = push(ctx, h->addr, h->m, h->type);
+			if (rv == LINK_E_AGAIN) {
+				if (nbusy < RG_NELEM(busy))
+					busy[nbusy++] = h->addr;
+				pp = &h->next;
+				continue;
+			}
+			if (rv == LINK_OK)
+				STAT_INC(ctx, held_sent);
+		}
+		*pp = h->next;
+		ctx->nheld--;
+		free(h);
+	}
+	ctx->held_tail = pp;
+	held_arm(ctx);
+}
+
+int
+link_send_held(struct link_ctx *ctx, enum rg_role role, unsigned instance,
+    struct proto_msg *msg, unsigned wait_ms)
+{
+	char addr[LINK_ADDR_MAX];
+	struct held *h;
+	nng_msg *nm;
+	int rv;
+
+	if (link_addr(addr, sizeof(addr), ctx->run_dir, role, instance) !=
+	    0) {
+		STAT_INC(ctx, send_err);
+		return LINK_E_ADDR;
+	}
+	if ((rv = encode(ctx, addr, msg, &nm)) != LINK_OK)
+		return rv;
+	if (!held_for(ctx, addr)) {
+		rv = push(ctx, addr, nm, msg->type);
+		if (rv != LINK_E_AGAIN)
+			return rv;
+	}
+	if (ctx->nheld >= LINK_HELD_MAX) {
+		nng_msg_free(nm);
+		STAT_INC(ctx, eagain);
+		if (log_due(ctx, LL_EAGAIN))
+			log_warn("link: %s not ready and %u messages held, "
+				 "dropped a %s",
+			    addr, ctx->nheld, proto_type_name(msg->type));
 		return LINK_E_AGAIN;
 	}
-	STAT_INC(ctx, send_err);
-	if (log_due(ctx, LL_SEND))
-		log_err("link: send to %s: %s", addr, nng_strerror(rv));
-	return LINK_E_SEND;
+	h = xcalloc(1, sizeof(*h));
+	h->deadline = mono_ms() + wait_ms;
+	h->m = nm;
+	h->type = msg->type;
+	memcpy(h->addr, addr, sizeof(h->addr));
+	*ctx->held_tail = h;
+	ctx->held_tail = &h->next;
+	ctx->nheld++;
+	STAT_INC(ctx, held);
+	held_arm(ctx);
+	return LINK_OK;
 }
 
 int

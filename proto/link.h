@@ -34,7 +34,10 @@ struct link_ctx;
 	X(rejected, "messages rejected by the decoder")                   \
 	X(eagain, "sends dropped: peer not ready (NNG_EAGAIN)")           \
 	X(oversize, "sends refused: over PROTO_MAX_MSG")                  \
-	X(send_err, "sends failed for another reason")
+	X(send_err, "sends failed for another reason")                    \
+	X(held, "sends held back (peer busy) to be sent again")           \
+	X(held_sent, "held-back sends delivered later")                   \
+	X(held_dropped, "held-back sends given up after their wait")
 
 struct link_stats {
 #define LINK_STAT_FIELD(name, doc) uint64_t name;
@@ -88,6 +91,22 @@ const char *link_my_addr(const struct link_ctx *ctx);
  */
 int link_send(struct link_ctx *ctx, enum rg_role role, unsigned instance,
     struct proto_msg *msg);
+
+/*
+ * link_send_held - link_send for a message that must not be lost to a
+ * busy peer: when the peer's queue is full (NNG_EAGAIN) the encoded
+ * message is held and sent again from the loop every few ms, for at most
+ * wait_ms, in order with the other held messages to the same peer (a
+ * later one waits behind them).  Returns LINK_OK when sent or held; a
+ * message given up is counted (held_dropped) and logged.  Peers that are
+ * gone for good: the caller's own watch (the process table) decides.
+ */
+int link_send_held(struct link_ctx *ctx, enum rg_role role,
+    unsigned instance, struct proto_msg *msg, unsigned wait_ms);
+/* How long the chat path holds a message back: one a client waits for
+ * (a chat's start, its refusal), one that frees what a stream held. */
+#define LINK_WAIT_ANSWER_MS 2000u
+#define LINK_WAIT_RELEASE_MS 10000u
 
 /* link_send_addr - the same to an explicit inbox address (a reply_to),
  * which must be an ipc address inside run_dir. */

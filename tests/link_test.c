@@ -73,6 +73,7 @@ struct rx {
 	struct link_ctx *ctx;
 	struct link_stats st;
 	int n;
+	int out_of_order; /* a PING whose nonce was not the previous + 1 */
 	int answer_pings; /* reply PONG to reply_to */
 	int close_on_msg; /* call link_close from the callback */
 	int reply_rc;
@@ -85,6 +86,10 @@ on_msg(void *arg, const struct proto_msg *m)
 {
 	struct rx *rx = arg;
 
+	if (m->type == PROTO_T_PING && rx->n > 0 &&
+	    rx->last.type == PROTO_T_PING &&
+	    m->u.ping.nonce != rx->last.u.ping.nonce + 1)
+		rx->out_of_order++;
 	rx->n++;
 	rx->last = *m;
 	rx->reply_to[0] = '\0';
@@ -332,7 +337,7 @@ START_TEST(dead_peer)
 	rx_open(&h, &a, ROLE_PROVIDER, 0);
 	/* nobody listens on monitor.99: every send returns at once, queued
 	 * (up to the send buffer) or dropped with LINK_E_AGAIN */
-	for (unsigned i = 0; i < 200; i++) {
+	for (unsigned i = 0; i < 2000; i++) {
 		int rc;
 
 		make_ping(&m, i, "");
@@ -348,6 +353,56 @@ START_TEST(dead_peer)
 	ck_assert_uint_eq(stat_get(&a.st.eagain), again);
 	ck_assert_uint_gt(again, 0); /* the queue is bounded */
 	ck_assert_uint_eq(stat_get(&a.st.send_err), 0);
+	link_close(a.ctx);
+	h_fini(&h);
+}
+END_TEST
+
+START_TEST(held_for_a_busy_or_late_peer)
+{
+	struct harness h;
+	struct rx a, b;
+	struct proto_msg m;
+
+	h_init(&h);
+	rx_open(&h, &a, ROLE_PROVIDER, 0);
+	/* nobody listens on monitor.5 yet: more than the send buffer takes,
+	 * every one accepted (held), none lost */
+	for (unsigned i = 0; i < 3000; i++) {
+		make_ping(&m, i, "");
+		ck_assert_int_eq(link_send_held(a.ctx, ROLE_MONITOR, 5, &m,
+				     WAIT_MS),
+		    LINK_OK);
+	}
+	ck_assert_uint_gt(stat_get(&a.st.held), 0);
+	ck_assert_uint_eq(stat_get(&a.st.eagain), 0);
+	/* the peer comes: while the held ones drain, more are sent; all
+	 * arrive, in order (a new one waits behind the held) */
+	rx_open(&h, &b, ROLE_MONITOR, 5);
+	ck_assert(run_until(&h, &b.n, 1));
+	for (unsigned i = 3000; i < 3500; i++) {
+		make_ping(&m, i, "");
+		ck_assert_int_eq(link_send_held(a.ctx, ROLE_MONITOR, 5, &m,
+				     WAIT_MS),
+		    LINK_OK);
+	}
+	ck_assert_msg(run_until(&h, &b.n, 3500), "got %d of 3500", b.n);
+	ck_assert_int_eq(b.out_of_order, 0);
+	ck_assert_uint_eq(stat_get(&a.st.held_sent), stat_get(&a.st.held));
+	ck_assert_uint_eq(stat_get(&a.st.held_dropped), 0);
+	/* a peer that never comes: held messages are given up after their
+	 * wait, counted */
+	for (unsigned i = 0; i < 2000; i++) {
+		make_ping(&m, i, "");
+		ck_assert_int_eq(link_send_held(a.ctx, ROLE_MONITOR, 6, &m,
+				     100),
+		    LINK_OK);
+	}
+	run_for(&h, 400);
+	ck_assert_uint_gt(stat_get(&a.st.held_dropped), 0);
+	ck_assert_uint_eq(stat_get(&a.st.held_dropped),
+	    stat_get(&a.st.held) - stat_get(&a.st.held_sent));
+	link_close(b.ctx);
 	link_close(a.ctx);
 	h_fini(&h);
 }
@@ -630,6 +685,7 @@ link_suite(void)
 	tcase_add_test(tc, stale_socket_file);
 	tcase_add_test(tc, dead_peer);
 	tcase_add_test(tc, late_peer);
+	tcase_add_test(tc, held_for_a_busy_or_late_peer);
 	tcase_add_test(tc, oversize);
 	tcase_add_test(tc, reply_addr);
 	tcase_add_test(tc, garbage);
