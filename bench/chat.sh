@@ -27,7 +27,8 @@
 # (60), TTFT_LEVELS ("100 1000"), TTFT_SECONDS (10), INGRESS (4),
 # PROVIDERS (3), MOCK_WORKERS (4), USERS (40), REJECT_SECONDS (10),
 # REJECT_CONNS (64), PRESSURE_CONNS (1000), PRESSURE_USERS (40),
-# PRESSURE_SECONDS (10), PRESSURE_BULKHEAD (256), PORTKEY (1; 0 skips
+# PRESSURE_SECONDS (10), PRESSURE_BULKHEAD (256), RAMP_MS (the hold's
+# ramp: 1 ms a stream, at most 20 s), PORTKEY (1; 0 skips
 # Portkey), BUILD (build/).
 #
 # Needs a build (tools/dev.sh test, or configure and make in build/);
@@ -319,8 +320,8 @@ portkey_pids() { echo "$PK_PID"; }
 # appends a JSON line to $T/NAME.sum
 hold_run() {
 	local target=$1 name=$2 n=$3 pidfn=$4 ramp idle_pss idle_rss extra=()
-	ramp=$((n < 1000 ? 1000 : n))    # 1 ms per stream: 20 s for 20,000
-	[ "$ramp" -le 20000 ] || ramp=20000
+	ramp=${RAMP_MS:-$((n < 1000 ? 1000 : n))} # 1 ms per stream: 20 s for 20,000
+	[ -n "${RAMP_MS-}" ] || [ "$ramp" -le 20000 ] || ramp=20000
 	[ "$target" != portkey ] || extra=("${PK_HDRS[@]}")
 	mem_each $($pidfn) >"$T/idle.mem"
 	read -r idle_pss idle_rss < <(awk '{ s += $2; r += $3 } END { print s + 0, r + 0 }' "$T/idle.mem")
