@@ -97,6 +97,7 @@ struct ingress_link {
 	struct pstream *streams; /* every stream of this ingress */
 	struct pstream *dirty;   /* streams with something to send */
 	int32_t pid;             /* as last seen in the process table */
+	int mixed;               /* a stream of another pid came since */
 };
 
 struct pv {
@@ -148,6 +149,8 @@ stream_link(struct pv *pv, struct pstream *s)
 
 	s->hnext = pv->bucket[h];
 	pv->bucket[h] = s;
+	if (s->ingress_pid != il->pid)
+		il->mixed = 1; /* watch_cb looks at every stream again */
 	s->inext = il->streams;
 	s->iprev = NULL;
 	if (il->streams != NULL)
@@ -838,6 +841,10 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 		if (il->streams == NULL)
 			continue;
 		pid = role_peer_pid(pv->ctx, ROLE_INGRESS, i);
+		if (pid == il->pid && !il->mixed)
+			continue; /* every stream is of this live ingress */
+		il->pid = pid;
+		il->mixed = 0;
 		for (s = il->streams; s != NULL; s = next) {
 			next = s->inext;
 			if (s->ingress_pid == pid)
