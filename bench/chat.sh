@@ -119,9 +119,9 @@ load_avg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # --- what the parts need --------------------------------------------------
 
-# need_portkey - Portkey installed under $B/bench/portkey from the pinned
+# need_portkey - Portkey installed under $B/bench/portkey-install from the pinned
 # package.json (npm, bounded); PORTKEY_JS is its server
-PORTKEY_DIR=$B/bench/portkey
+PORTKEY_DIR=$B/bench/portkey-install
 PORTKEY_JS=$PORTKEY_DIR/node_modules/@portkey-ai/gateway/build/start-server.js
 need_portkey() {
 	command -v node >/dev/null && command -v npm >/dev/null ||

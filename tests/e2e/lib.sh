@@ -193,10 +193,11 @@ stop_relmock() {
 }
 
 # node_clients - make the npm clients of tests/node (the AI SDK, jose)
-# ready in $NODE_DIR (the build tree; npm ci from the lockfile, once,
-# bounded); exit 99 (an error, not a skip) when node or npm is missing.
+# ready in $NODE_DIR (tests/node-clients of the build tree, never the
+# source directory; npm ci from the lockfile, once, bounded); exit 99 (an
+# error, not a skip) when node or npm is missing.
 node_clients() {
-	NODE_DIR=$top_builddir/tests/node
+	NODE_DIR=$top_builddir/tests/node-clients
 	command -v node >/dev/null && command -v npm >/dev/null ||
 		{ echo "node and npm are required for this test"; exit 99; }
 	mkdir -p "$NODE_DIR"
