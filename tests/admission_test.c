@@ -33,7 +33,7 @@ setup(void)
 	const struct shm_sizes sizes = { .ratelimit_slots = 64 };
 	char err[256];
 
-	snprintf(segname, sizeof(segname), "/rgtest.adm.%ld", (long)getpid());
+	tl_segname(segname, sizeof(segname), "adm");
 	shm_remove(segname);
 	ck_assert_msg(shm_create(&seg, segname, &sizes, err, sizeof(err)) ==
 		0,

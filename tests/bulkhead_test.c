@@ -51,7 +51,7 @@ static struct shm_seg seg;
 static void
 setup(void)
 {
-	snprintf(segname, sizeof(segname), "/rgtest.bh.%ld", (long)getpid());
+	tl_segname(segname, sizeof(segname), "bh");
 	tl_seg_create(&seg, segname, 64);
 	bh_area_init(&seg);
 }

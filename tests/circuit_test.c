@@ -38,7 +38,7 @@ static struct shm_seg seg;
 static void
 setup(void)
 {
-	snprintf(segname, sizeof(segname), "/rgtest.cb.%ld", (long)getpid());
+	tl_segname(segname, sizeof(segname), "cb");
 	tl_seg_create(&seg, segname, 64);
 	cb_area_init(&seg);
 }

@@ -125,7 +125,7 @@ setup(void)
 	char err[256], hp[32];
 	unsigned port = 0;
 
-	snprintf(segname, sizeof(segname), "/rgtest.oc.%ld", (long)getpid());
+	tl_segname(segname, sizeof(segname), "oc");
 	shm_remove(segname);
 	ck_assert_msg(shm_create(&seg, segname, &sizes, err, sizeof(err)) ==
 		0,

@@ -34,7 +34,7 @@ mkseg(struct shm_seg *s, const char *name, uint32_t slots)
 static void
 setup(void)
 {
-	snprintf(segname, sizeof(segname), "/rgtest.rl.%ld", (long)getpid());
+	tl_segname(segname, sizeof(segname), "rl");
 	snprintf(tinyname, sizeof(tinyname), "%s.tiny", segname);
 	mkseg(&seg, segname, 1024);
 }

@@ -20,7 +20,7 @@ static struct shm_seg seg;
 static void
 setup(void)
 {
-	snprintf(segname, sizeof(segname), "/rgtest.shm.%ld", (long)getpid());
+	tl_segname(segname, sizeof(segname), "shm");
 	tl_seg_create(&seg, segname, test_sizes.ratelimit_slots);
 }
 

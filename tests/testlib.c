@@ -4,6 +4,7 @@
  * hammer shared state from several processes, and relstat on a test's
  * segment.
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,15 +14,57 @@
 
 #include "testlib.h"
 
+/* The process in tl_run: test processes forked by Check inherit it. */
+static pid_t runner_pid;
+
+void
+tl_segname(char *buf, size_t len, const char *tag)
+{
+	pid_t runner = runner_pid != 0 ? runner_pid : getpid();
+	int n = snprintf(buf, len, "/rgtest.%s.%ld.%ld", tag, (long)runner,
+	    (long)getpid());
+
+	ck_assert(n > 0 && (size_t)n < len);
+}
+
+/* Remove /dev/shm/rgtest.*.RUNNER.* : what tests of this run left. */
+static void
+remove_run_segments(pid_t runner)
+{
+	char mark[32], name[300];
+	struct dirent *de;
+	DIR *d = opendir("/dev/shm");
+
+	if (d == NULL)
+		return;
+	snprintf(mark, sizeof(mark), ".%ld.", (long)runner);
+	while ((de = readdir(d)) != NULL) {
+		const char *tail;
+
+		if (strncmp(de->d_name, "rgtest.", 7) != 0)
+			continue;
+		tail = strchr(de->d_name + 7, '.');
+		if (tail == NULL || strncmp(tail, mark, strlen(mark)) != 0)
+			continue;
+		snprintf(name, sizeof(name), "/%s", de->d_name);
+		if (shm_unlink(name) == 0)
+			fprintf(stderr, "testlib: removed %s left by a test\n",
+			    name);
+	}
+	closedir(d);
+}
+
 int
 tl_run(Suite *s)
 {
 	SRunner *sr = srunner_create(s);
 	int failed;
 
+	runner_pid = getpid();
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	remove_run_segments(runner_pid);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 

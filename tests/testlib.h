@@ -27,8 +27,17 @@ struct store_writer;
 /* --- testlib.c ------------------------------------------------------ */
 
 /* tl_run - run every test of s, each in its own process (CK_NORMAL
- * output); returns the exit status for main. */
+ * output), then remove the segments named by tl_segname during the run;
+ * returns the exit status for main. */
 int tl_run(Suite *s);
+
+/*
+ * tl_segname - a POSIX shm name for the running test, in buf:
+ * "/rgtest.TAG.RUNNER.PID" (RUNNER: the pid of the process in tl_run,
+ * PID: the test's own).  tl_run removes every segment named for it when
+ * the run ends, so a test that fails before its teardown leaves none.
+ */
+void tl_segname(char *buf, size_t len, const char *tag);
 
 /* tl_tcase - a test case name added to s, with setup and teardown around
  * each test (both may be NULL) and a timeout in seconds (0: Check's). */
