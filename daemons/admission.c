@@ -351,6 +351,28 @@ chat_start(struct adm *g, const struct proto_msg *m)
 	admitted(g, cs, &v, now);
 }
 
+/* giveup - a message the link gave up after LINK_WAIT_*_MS: a chat its
+ * provider never took is refused (503, its ticket freed); a refusal its
+ * ingress never took is counted. */
+static void
+giveup(void *arg, const struct proto_msg *m)
+{
+	struct adm *g = arg;
+
+	switch (m->type) {
+	case PROTO_T_CHAT_START:
+		if (m->u.chat_start.ticket != 0)
+			adm_drop(g->w, m->u.chat_start.ticket);
+		unreachable(g, &m->u.chat_start);
+		break;
+	case PROTO_T_ADMIT_REFUSE:
+		COUNT(g, adm_refusals_undelivered);
+		break;
+	default:
+		break;
+	}
+}
+
 static void
 adm_message(struct role_ctx *ctx, const struct proto_msg *m)
 {
@@ -460,6 +482,7 @@ adm_init(struct role_ctx *ctx)
 		log_info("resuming with %u ticket(s) held",
 		    adm_inflight(g->w));
 	publish_limits(g);
+	link_on_giveup(ctx->link, giveup, g);
 	g->scan = event_new(ctx->base, -1, EV_PERSIST, on_scan, g);
 	if (g->scan == NULL || event_add(g->scan, &tv) != 0)
 		return -1;

@@ -528,6 +528,30 @@ refused(struct ing *g, const struct proto_admit_refuse *a)
 	    msg, rl_retry_after_s(a->retry_after_ms));
 }
 
+/* giveup - a chat start that admission (or the provider) never took: the
+ * client hears 503 overloaded now instead of waiting for its deadline. */
+static void
+giveup(void *arg, const struct proto_msg *m)
+{
+	struct ing *g = arg;
+	struct chat *c;
+	struct httpd_req *req;
+
+	if (m->type != PROTO_T_CHAT_START)
+		return; /* a cancel: the provider's own watch ends it */
+	c = chat_find(g, m->u.chat_start.stream);
+	if (c == NULL || c->state != CS_PENDING)
+		return;
+	COUNT(g, ing_chat_refused);
+	req = httpd_req_lookup(g->httpd, c->req_id);
+	if (req == NULL) {
+		chat_free(g, c);
+		return;
+	}
+	fail(g, req, c, RG_E_OVERLOADED,
+	    "The chat service is busy; retry shortly.", 1);
+}
+
 void
 chat_message(struct ing *g, const struct proto_msg *m)
 {
@@ -620,6 +644,7 @@ chat_init(struct ing *g)
 	struct timeval tv = { 0, WATCH_MS * 1000 };
 
 	g->chats = xcalloc(1, sizeof(*g->chats));
+	link_on_giveup(g->ctx->link, giveup, g);
 	g->chats->watch = event_new(g->ctx->base, -1, EV_PERSIST, watch, g);
 	if (g->chats->watch == NULL || event_add(g->chats->watch, &tv) != 0)
 		return -1;

@@ -50,6 +50,11 @@
 #define MAX_INGRESS 64    /* ingress.count is at most 32 */
 #define BATCH_MAX (512u * 1024u)
 #define RESEND_MS 2       /* a batch the ingress could not take */
+/* PACE_US - the least time between two batches to one ingress, unless a
+ * stream's head or failure is waiting (those go at once).  Tokens wait at
+ * most this long; at high rates a batch then carries many streams'
+ * tokens, and a message costs the two processes far more than a token. */
+#define PACE_US 4000u
 #define WATCH_MS 100      /* how often dead ingress processes are looked for */
 #define SSE_MAX_LINE (256u * 1024u)
 #define STREAM_IDLE_MS 30000 /* longest pause inside a stream (at least) */
@@ -98,6 +103,8 @@ struct ingress_link {
 	struct pstream *dirty;   /* streams with something to send */
 	int32_t pid;             /* as last seen in the process table */
 	int mixed;               /* a stream of another pid came since */
+	int urgent;              /* a head or failure is among the dirty */
+	uint64_t last_us;        /* when the last batch went */
 };
 
 struct pv {
@@ -108,7 +115,7 @@ struct pv {
 	struct ingress_link ing[MAX_INGRESS];
 	unsigned nstreams;
 	struct event *flush; /* one batch per ingress, once per loop pass */
-	struct event *resend;
+	struct event *resend; /* the ingress was busy, or pacing */
 	struct event *watch;
 	struct sb_writer sb;
 	char pid_key[16];
@@ -119,7 +126,7 @@ static struct pv the_pv;
 #define CFG(pv) ((pv)->ctx->cfg)
 #define COUNT(pv, field) SHM_INC(&(pv)->ctx->self->counters.field)
 
-static void schedule_flush(struct pv *pv);
+static void schedule_flush(struct pv *pv, int urgent);
 static void route_start(struct pstream *s, enum route r);
 
 /* --- the streams table ----------------------------------------------------*/
@@ -212,7 +219,9 @@ mark_dirty(struct pstream *s)
 		s->dnext = il->dirty;
 		il->dirty = s;
 	}
-	schedule_flush(s->pv);
+	if (s->failed || (s->started && !s->head_sent))
+		il->urgent = 1;
+	schedule_flush(s->pv, il->urgent);
 }
 
 /* --- the head and the end of a stream -------------------------------------*/
@@ -373,7 +382,11 @@ up_data(void *arg, const void *data, size_t len)
 		s->errored = 1; /* a line past the bound: cut it off */
 	if (!s->done && !s->errored)
 		return;
-	/* [DONE], or an error: stop reading, from here */
+	if (!s->errored && s->oc != NULL)
+		return; /* [DONE]: the body's end follows, and the connection
+			 * goes back to the pool (stream_free cancels a call
+			 * still running when the end is sent) */
+	/* an error: stop reading, from here */
 	oc = s->oc;
 	s->oc = NULL;
 	s->attempts += outcall_attempts(oc);
@@ -725,28 +738,55 @@ flush_ingress(struct pv *pv, unsigned i)
 	return 0;
 }
 
+/* flush_cb - a batch to every ingress with something to send whose last
+ * batch is PACE_US old, or that waits for a head or failure; the timer
+ * for the rest. */
 static void
-flush_cb(evutil_socket_t fd, short what, void *arg)
+flush_all(struct pv *pv, int force)
 {
-	struct pv *pv = arg;
-	int again = 0;
+	uint64_t now = mono_us(), wait = 0;
 
-	(void)fd;
-	(void)what;
-	for (unsigned i = 0; i < MAX_INGRESS; i++)
-		if (pv->ing[i].dirty != NULL && flush_ingress(pv, i) != 0)
-			again = 1;
-	if (again) {
-		struct timeval tv = { 0, RESEND_MS * 1000 };
+	for (unsigned i = 0; i < MAX_INGRESS; i++) {
+		struct ingress_link *il = &pv->ing[i];
+		uint64_t due = il->last_us + PACE_US, w;
+
+		if (il->dirty == NULL)
+			continue;
+		if (force || il->urgent || now >= due) {
+			if (flush_ingress(pv, i) != 0) {
+				w = RESEND_MS * 1000u;
+			} else {
+				il->urgent = 0;
+				il->last_us = now;
+				continue;
+			}
+		} else {
+			w = due - now;
+		}
+		if (wait == 0 || w < wait)
+			wait = w;
+	}
+	if (wait > 0) {
+		struct timeval tv = { 0, (suseconds_t)wait };
 
 		evtimer_add(pv->resend, &tv);
 	}
 }
 
 static void
-schedule_flush(struct pv *pv)
+flush_cb(evutil_socket_t fd, short what, void *arg)
 {
-	if (!evtimer_pending(pv->resend, NULL))
+	(void)fd;
+	(void)what;
+	flush_all(arg, 0);
+}
+
+/* schedule_flush - something became dirty: a pass now when it is urgent
+ * or nothing is waiting for the timer; otherwise the timer sends it. */
+static void
+schedule_flush(struct pv *pv, int urgent)
+{
+	if (urgent || !evtimer_pending(pv->resend, NULL))
 		event_active(pv->flush, EV_TIMEOUT, 0);
 }
 
@@ -901,7 +941,7 @@ pv_exit(struct role_ctx *ctx)
 				fail_stream(s, RG_E_UPSTREAM_UNAVAILABLE, 1000);
 		}
 	}
-	flush_cb(-1, 0, pv);
+	flush_all(pv, 1);
 	for (unsigned i = 0; i < MAX_INGRESS; i++)
 		while (pv->ing[i].streams != NULL)
 			chat_cancel(pv, pv->ing[i].streams->id);

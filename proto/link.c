@@ -81,6 +81,8 @@ struct link_ctx {
 	int inbox_open;
 	link_recv_cb cb;
 	void *arg;
+	link_recv_cb giveup_cb; /* a held-back message given up */
+	void *giveup_arg;
 	struct link_stats *stats;
 	struct link_stats own_stats; /* when the caller passes none */
 	int dispatching;             /* inside the callback */
@@ -528,6 +530,29 @@ held_for(const struct link_ctx *ctx, const char *addr)
 	return 0;
 }
 
+/* held_giveup - tell the owner about messages given up, oldest first,
+ * decoded as they were sent; then free them. */
+static void
+held_giveup(struct link_ctx *ctx, struct held *list)
+{
+	struct held *h;
+
+	while ((h = list) != NULL) {
+		struct proto_msg m;
+
+		list = h->next;
+		if (ctx->giveup_cb != NULL && !ctx->close_pending &&
+		    proto_decode(nng_msg_body(h->m), nng_msg_len(h->m), &m) ==
+			PROTO_OK) {
+			ctx->dispatching = 1;
+			ctx->giveup_cb(ctx->giveup_arg, &m);
+			ctx->dispatching = 0;
+		}
+		nng_msg_free(h->m);
+		free(h);
+	}
+}
+
 /* held_retry - send what the peers take now, oldest first; a peer that
  * is still busy keeps the rest of its messages, in order. */
 static void
@@ -537,7 +562,7 @@ held_retry(evutil_socket_t fd, short what, void *arg)
 	const char *busy[LINK_MAX_PEERS + 1];
 	unsigned nbusy = 0;
 	uint64_t now = mono_ms();
-	struct held **pp = &ctx->held, *h;
+	struct held **pp = &ctx->held, *h, *gone = NULL, **gone_tail = &gone;
 
 	(void)fd;
 	(void)what;
@@ -551,30 +576,42 @@ held_retry(evutil_socket_t fd, short what, void *arg)
 			continue;
 		}
 		if (now > h->deadline) {
-			rv = LINK_E_AGAIN; /* given up */
-			nng_msg_free(h->m);
 			STAT_INC(ctx, held_dropped);
 			if (log_due(ctx, LL_HELD))
 				log_warn("link: %s busy too long, gave up a "
 					 "%s",
 				    h->addr, proto_type_name(h->type));
-		} else {
-			rv = push(ctx, h->addr, h->m, h->type);
-			if (rv == LINK_E_AGAIN) {
-				if (nbusy < RG_NELEM(busy))
-					busy[nbusy++] = h->addr;
-				pp = &h->next;
-				continue;
-			}
-			if (rv == LINK_OK)
-				STAT_INC(ctx, held_sent);
+			*pp = h->next;
+			ctx->nheld--;
+			h->next = NULL;
+			*gone_tail = h;
+			gone_tail = &h->next;
+			continue;
 		}
+		rv = push(ctx, h->addr, h->m, h->type);
+		if (rv == LINK_E_AGAIN) {
+			if (nbusy < RG_NELEM(busy))
+				busy[nbusy++] = h->addr;
+			pp = &h->next;
+			continue;
+		}
+		if (rv == LINK_OK)
+			STAT_INC(ctx, held_sent);
 		*pp = h->next;
 		ctx->nheld--;
 		free(h);
 	}
 	ctx->held_tail = pp;
 	held_arm(ctx);
+	/* last: the callback may hold back new messages */
+	held_giveup(ctx, gone);
+}
+
+void
+link_on_giveup(struct link_ctx *ctx, link_recv_cb cb, void *arg)
+{
+	ctx->giveup_cb = cb;
+	ctx->giveup_arg = arg;
 }
 
 int

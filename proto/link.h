@@ -103,6 +103,14 @@ int link_send(struct link_ctx *ctx, enum rg_role role, unsigned instance,
  */
 int link_send_held(struct link_ctx *ctx, enum rg_role role,
     unsigned instance, struct proto_msg *msg, unsigned wait_ms);
+/*
+ * link_on_giveup - cb is called, on the event loop, with each message
+ * link_send_held gave up (its peer stayed busy for wait_ms), decoded as
+ * it was sent, so that its sender can answer for it (refuse the chat,
+ * free what it held).  The same rules as for link_recv_cb.
+ */
+void link_on_giveup(struct link_ctx *ctx, link_recv_cb cb, void *arg);
+
 /* How long the chat path holds a message back: one a client waits for
  * (a chat's start, its refusal), one that frees what a stream held. */
 #define LINK_WAIT_ANSWER_MS 2000u

@@ -358,8 +358,43 @@ START_TEST(dead_peer)
 }
 END_TEST
 
+/* What the give-up callback saw. */
+struct gaveup {
+	struct link_ctx *ctx;
+	unsigned n;
+	unsigned not_ping;     /* a message not decoded as the PING sent */
+	unsigned out_of_order; /* nonces not oldest first */
+	uint64_t last;
+	int resend;            /* hold one more from inside the callback */
+};
+
+static void
+on_giveup(void *arg, const struct proto_msg *m)
+{
+	struct gaveup *g = arg;
+
+	if (m->type != PROTO_T_PING) {
+		g->not_ping++;
+		return;
+	}
+	if (g->n > 0 && m->u.ping.nonce != g->last + 1)
+		g->out_of_order++;
+	g->last = m->u.ping.nonce;
+	g->n++;
+	if (g->resend) {
+		struct proto_msg r;
+
+		g->resend = 0;
+		make_ping(&r, 1000000, "");
+		ck_assert_int_eq(link_send_held(g->ctx, ROLE_MONITOR, 6, &r,
+				     100),
+		    LINK_OK);
+	}
+}
+
 START_TEST(held_for_a_busy_or_late_peer)
 {
+	struct gaveup gu = { .resend = 1 };
 	struct harness h;
 	struct rx a, b;
 	struct proto_msg m;
@@ -391,7 +426,11 @@ START_TEST(held_for_a_busy_or_late_peer)
 	ck_assert_uint_eq(stat_get(&a.st.held_sent), stat_get(&a.st.held));
 	ck_assert_uint_eq(stat_get(&a.st.held_dropped), 0);
 	/* a peer that never comes: held messages are given up after their
-	 * wait, counted */
+	 * wait, counted, and each handed back to the sender decoded, oldest
+	 * first; the callback may hold back a new one (behind the others,
+	 * given up in its turn) */
+	gu.ctx = a.ctx;
+	link_on_giveup(a.ctx, on_giveup, &gu);
 	for (unsigned i = 0; i < 2000; i++) {
 		make_ping(&m, i, "");
 		ck_assert_int_eq(link_send_held(a.ctx, ROLE_MONITOR, 6, &m,
@@ -402,6 +441,10 @@ START_TEST(held_for_a_busy_or_late_peer)
 	ck_assert_uint_gt(stat_get(&a.st.held_dropped), 0);
 	ck_assert_uint_eq(stat_get(&a.st.held_dropped),
 	    stat_get(&a.st.held) - stat_get(&a.st.held_sent));
+	ck_assert_uint_eq(gu.not_ping, 0);
+	ck_assert_uint_eq(gu.out_of_order, 1); /* the callback's, last */
+	ck_assert_uint_eq(gu.last, 1000000);
+	ck_assert_uint_eq(gu.n, stat_get(&a.st.held_dropped));
 	link_close(b.ctx);
 	link_close(a.ctx);
 	h_fini(&h);

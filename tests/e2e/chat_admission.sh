@@ -5,7 +5,9 @@
 # not enforced, it is a soft allow that relstat records; shadow mode never
 # blocks and records would_block; a chat's ticket goes back when its
 # stream ends, when its client leaves, when its provider is killed -9
-# (seen in relstat at once), and by TTL as the last resort.
+# (seen in relstat at once), and by TTL as the last resort; a provider
+# too busy to take chats (stopped) gets them refused 503 after 2 s, none
+# left waiting.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/chatlib.sh"
 
@@ -133,5 +135,37 @@ check "TTL: the ticket expires after 3 s, the last resort" 'wait_for 8 "$ca.coun
 wait $L
 check "the stream itself ends normally" '[ "$(status ttl)" = 200 ] && grep -q "\[DONE\]" "$T/b.ttl"'
 check "its late release counted stale" 'wait_for 5 "$ca.counters.staleReleases >= 1"'
+stop_relgated
+
+# --- a provider that takes no chat: refused, not left waiting -----------------
+# The provider is stopped (SIGSTOP) while 3,000 chats come: admission holds
+# back what the provider's queue cannot take for 2 s, then refuses each
+# with 503 overloaded and frees its ticket; the rest start once the
+# provider runs again.  Nothing waits for the ingress's start deadline.
+conf '"ADMISSION_USER_MAX_INFLIGHT": 10000, "ADMISSION_GLOBAL_MAX_INFLIGHT": 100000,
+  "ADMISSION_GLOBAL_MAX_MSG_PER_SEC": 100000, "ADMISSION_GLOBAL_MAX_TOOL_PER_SEC": 1000000,
+  "BULKHEAD_OR_PRI_MAX_CONCURRENT": 32768, "CHAT_PROVIDER_PRIMARY_TIMEOUT_MS": 60000'
+start_relgated "$T/relgate.json"
+check "relgated up" 'wait_for 15 "$all_ready"'
+PROV=$(snap | jq '.processes[] | select(.role == "provider") | .pid')
+# four users: each stays under the chat_stream limit (1,000 per window)
+for u in st1 st2 st3 st4; do echo "authorization: Bearer $(tok "$u")"; done >"$T/auth"
+kill -STOP "$PROV"
+"$top_builddir/bench/sseload" --json -c 3000 -n 3000 -d 5 -t 30 --header-file "$T/auth" \
+	-b "$(body "tokens=2")" "$(url)" >"$T/stopped.out" 2>&1 & SL=$!
+# long enough for the held-back starts to be given up, short of the
+# supervisor's heartbeat timeout
+check "the burst reached admission while the provider was stopped" 'wait_for 10 "$ca.counters.allowed >= 2500"'
+sleep 3
+kill -CONT "$PROV"
+wait "$SL"
+grep '^{' "$T/stopped.out" >"$T/stopped.json" || echo '{}' >"$T/stopped.json"
+echo "provider stopped: $(jq -c '{status, timeouts, resets, non2xxMs}' "$T/stopped.json")"
+check "some chats were refused 503 overloaded while it was stopped" 'jq -e ".status[\"503\"] > 0" "$T/stopped.json" >/dev/null'
+check "every other chat was served once it ran again" 'jq -e ".requests == 3000 and .completed + .status[\"503\"] == 3000" "$T/stopped.json" >/dev/null'
+check "no client waited out its timeout, none was reset" 'jq -e ".ended == 3000 and .timeouts == 0 and .resets == 0 and .cancelled == 0 and .connectErrors == 0" "$T/stopped.json" >/dev/null'
+check "relstat: the refusals counted as forward failures" 'wait_for 5 "$ca.counters.forwardFailures > 0"'
+check "every ticket came back" 'wait_for 10 "$ca.inflight.ticketsInUse == 0"'
+check "the provider was not restarted (same pid)" '[ "$(snap | jq ".processes[] | select(.role == \"provider\") | .pid")" = "$PROV" ]'
 stop_relgated
 finish

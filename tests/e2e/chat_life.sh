@@ -1,5 +1,6 @@
 #!/bin/bash
 # chat_life.sh - nothing hangs and nothing leaks on the chat path:
+#  - chats one after the other reuse the provider's upstream connection;
 #  - a client that leaves mid-stream, or before its first token, cancels
 #    the upstream call at once (relmock sees its client go) and gives the
 #    bulkhead lease back;
@@ -26,6 +27,13 @@ chat() { # chat NAME OPTIONS [curl args]: the stream into $T/NAME.sse
 }
 leases() { snap | jq '.bulkheads.openrouter_chat_primary.inFlight'; }
 prov_open() { snap | jq '[.processes[] | select(.role == "provider") | .counters["provider.streamsOpen"]] | add'; }
+
+# --- upstream connections are kept alive between chats ------------------------
+MP=${M##*:}
+for i in 1 2 3 4 5; do chat ka$i "tokens=3"; done
+check "keep-alive: 5 chats one after the other each ended normally" '[ "$(cat "$T"/ka?.sse | grep -c "^data: \[DONE\]$")" = 5 ]'
+check "keep-alive: the provider closed no upstream connection (none in TIME-WAIT)" '[ "$(ss -Htan state time-wait "( dport = :$MP )" | wc -l)" = 0 ]'
+check "keep-alive: one pooled connection to relmock left open" '[ "$(ss -Htn state established "( dport = :$MP )" | wc -l)" -ge 1 ]'
 
 # --- a client that leaves mid-stream ----------------------------------------
 chat gone "tokens=100 token_ms=100" -m 1
