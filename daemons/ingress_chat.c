@@ -66,13 +66,17 @@ struct chat {
 	uint64_t last_write;   /* mono ms */
 	struct chat *hnext;          /* stream hash */
 	struct chat *pnext, *pprev;  /* chats of one provider instance */
+	struct chat *qnext, *qprev;  /* pending chats (waiting to start) */
+	int queued;                  /* on the pending list */
 	char sub[JWT_SUB_MAX + 1];
 };
 
 struct ing_chats {
 	struct chat *bucket[NBUCKETS];
 	struct chat *by_provider[MAX_PROVIDERS];
-	int32_t provider_pid[MAX_PROVIDERS]; /* as last seen */
+	int32_t provider_pid[MAX_PROVIDERS]; /* as last seen by watch */
+	int mixed[MAX_PROVIDERS]; /* a chat sent to another pid since */
+	struct chat *pending;     /* chats waiting for their start */
 	uint32_t seq;
 	unsigned open;
 	struct event *watch;
@@ -111,6 +115,29 @@ chat_link(struct ing *g, struct chat *c)
 	if (c->pnext != NULL)
 		c->pnext->pprev = c;
 	cs->by_provider[c->provider] = c;
+	if (c->provider_pid != cs->provider_pid[c->provider])
+		cs->mixed[c->provider] = 1; /* watch looks at each again */
+	c->qprev = NULL;
+	c->qnext = cs->pending;
+	if (c->qnext != NULL)
+		c->qnext->qprev = c;
+	cs->pending = c;
+	c->queued = 1;
+}
+
+/* started - c is no longer waiting for its start. */
+static void
+started(struct ing_chats *cs, struct chat *c)
+{
+	if (!c->queued)
+		return;
+	if (c->qprev != NULL)
+		c->qprev->qnext = c->qnext;
+	else
+		cs->pending = c->qnext;
+	if (c->qnext != NULL)
+		c->qnext->qprev = c->qprev;
+	c->queued = 0;
 }
 
 /* chat_free - forget c (its request is answered or gone). */
@@ -134,6 +161,7 @@ chat_free(struct ing *g, struct chat *c)
 			cs->by_provider[c->provider] = c->pnext;
 		if (c->pnext != NULL)
 			c->pnext->pprev = c->pprev;
+		started(cs, c);
 	}
 	cs->open--;
 	SHM_STORE(&g->ctx->self->counters.ing_chat_open, cs->open);
@@ -376,6 +404,7 @@ stream_start(struct ing *g, struct httpd_req *req, struct chat *c)
 	if (httpd_stream_start(req, 200, h.h, h.n) != 0)
 		return -1;
 	c->state = CS_STREAMING;
+	started(g->chats, c);
 	COUNT(g, ing_chat_streams);
 	return 0;
 }
@@ -594,23 +623,30 @@ watch(evutil_socket_t fd, short what, void *arg)
 	struct ing_chats *cs = g->chats;
 	unsigned n = role_instances(CFG(g), ROLE_PROVIDER);
 	uint64_t now = mono_ms();
+	struct chat *c, *next;
 
 	(void)fd;
 	(void)what;
+	/* a provider's chats are looked at only when its pid changed, or a
+	 * chat went to another pid since: with thousands of streams open,
+	 * a walk of all of them ten times a second is not free */
 	for (unsigned p = 0; p < n && p < MAX_PROVIDERS; p++) {
-		struct chat *c, *next;
-		int32_t pid;
+		int32_t pid = role_peer_pid(g->ctx, ROLE_PROVIDER, p);
 
-		if (cs->by_provider[p] == NULL)
-			continue;
-		pid = role_peer_pid(g->ctx, ROLE_PROVIDER, p);
-		for (c = cs->by_provider[p]; c != NULL; c = next) {
-			next = c->pnext;
-			if (c->provider_pid != pid)
-				lost(g, c, 0);
-			else if (c->state == CS_PENDING && now > c->deadline)
-				lost(g, c, 1);
-		}
+		if (cs->by_provider[p] != NULL &&
+		    (pid != cs->provider_pid[p] || cs->mixed[p]))
+			for (c = cs->by_provider[p]; c != NULL; c = next) {
+				next = c->pnext;
+				if (c->provider_pid != pid)
+					lost(g, c, 0);
+			}
+		cs->provider_pid[p] = pid;
+		cs->mixed[p] = 0;
+	}
+	for (c = cs->pending; c != NULL; c = next) {
+		next = c->qnext;
+		if (now > c->deadline)
+			lost(g, c, 1);
 	}
 }
 

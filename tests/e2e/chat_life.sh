@@ -10,7 +10,9 @@
 #    is printed; the check only bounds it against a hang); the provider is
 #    restarted and serves again;
 #  - kill -9 of an ingress mid-stream: the provider stops the orphaned
-#    upstream calls.
+#    upstream calls;
+#  - a provider that never answers (stopped): the chat ends with 504 at
+#    the ingress's deadline, streams under way are not touched.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/chatlib.sh"
 
@@ -88,5 +90,34 @@ check "the provider stopped the orphaned upstream calls" 'settle 5 ".streamsOpen
 check "relstat: provider.streamsOrphaned counted" 'wait_for 5 "([.processes[] | .counters[\"provider.streamsOrphaned\"] // 0] | add) >= 6"'
 check "leases back" 'wait_for 5 ".bulkheads.openrouter_chat_primary.inFlight == 0"'
 check "the ingress processes are back" 'wait_for 15 "$all_ready"'
+stop_relgated
+
+# --- a provider that never answers: the ingress's own deadline ----------------
+# Routes' timeouts 1 s each, no retries: a chat whose start never comes
+# ends with 504 after 1 + 1 + 10 s (the margin), even with the provider
+# stopped (SIGSTOP: alive, silent; the supervisor's heartbeat timeout is
+# raised so it is not restarted meanwhile).
+write_config "$T/relgate.json" "$CHAT_CONF,
+  \"supervisor\": { \"heartbeat_timeout_ms\": 60000 },
+  \"FF_ADMISSION_ENFORCE\": false, \"RATE_LIMIT_CHAT_STREAM_MAX\": 1000,
+  \"CHAT_PROVIDER_PRIMARY_TIMEOUT_MS\": 1000, \"CHAT_PROVIDER_PRIMARY_RETRIES\": 0,
+  \"CHAT_PROVIDER_SECONDARY_TIMEOUT_MS\": 1000, \"CHAT_PROVIDER_SECONDARY_RETRIES\": 0"
+start_relgated "$T/relgate.json"
+check "relgated up (1 s routes)" 'wait_for 15 "$all_ready"'
+chat running "tokens=200 token_ms=100" -m 40 & RUN=$!
+check "one stream under way" 'settle 10 ".streamsOpen == 1"'
+PROV=$(snap | jq '.processes[] | select(.role == "provider") | .pid')
+kill -STOP "$PROV"
+t0=$(date +%s%N)
+st=$(curl -s -m 40 -o "$T/silent.body" -w '%{http_code}' -H "authorization: Bearer $TOK" \
+	-H 'content-type: application/json' -d "$(body "tokens=3")" "$(url)")
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+kill -CONT "$PROV"
+echo "provider silent: answered $st after $ms ms"
+check "a chat its provider never starts: 504 upstream_timeout" '[ "$st" = 504 ] && jq -e ".error.code == \"upstream_timeout\"" "$T/silent.body" >/dev/null'
+check "... at the deadline (12 s), not before it" '[ "$ms" -ge 11500 ] && [ "$ms" -lt 30000 ]'
+check "relstat: ingress.chatTimeouts counted" 'wait_for 3 "([.processes[] | .counters[\"ingress.chatTimeouts\"] // 0] | add) == 1"'
+wait "$RUN"
+check "the stream already under way was not cut by that deadline" 'grep -q "^data: \[DONE\]$" "$T/running.sse"'
 stop_relgated
 finish
