@@ -24,11 +24,12 @@
 #             429s come and whether they carry Retry-After
 #
 # Settings from the environment (defaults): STREAMS (20000), DURATION
-# (60), TTFT_LEVELS ("100 1000"), TTFT_SECONDS (10), INGRESS (4),
-# PROVIDERS (3), MOCK_WORKERS (4), USERS (40), REJECT_SECONDS (10),
+# (60), TTFT_LEVELS ("100 1000"), TTFT_SECONDS (10), INGRESS (4) and
+# PROVIDERS (3) for the hold, TTFT_INGRESS (2) and TTFT_PROVIDERS (2)
+# for ttft and pressure, MOCK_WORKERS (4), USERS (40), REJECT_SECONDS (10),
 # REJECT_CONNS (64), PRESSURE_CONNS (1000), PRESSURE_USERS (40),
 # PRESSURE_SECONDS (10), PRESSURE_BULKHEAD (256), RAMP_MS (the hold's
-# ramp: 1 ms a stream, at most 20 s), PORTKEY (1; 0 skips
+# ramp: 2 ms a stream, at most 40 s), PORTKEY (1; 0 skips
 # Portkey), BUILD (build/).
 #
 # Needs a build (tools/dev.sh test, or configure and make in build/);
@@ -39,6 +40,8 @@
 # every load is bounded in count and time; it stops only the processes it
 # started, by pid, and removes its shm segment and temp dir on any exit.
 set -euo pipefail
+# relgated stays the user running the benchmark (root included)
+export RELGATE_USER=${RELGATE_USER:-$(id -un)}
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/tests/e2e/ports.sh" # ports_claim, ports_release, wait_listening
 . "$top/bench/nginx.sh"      # nginx_need, nginx_conf
@@ -50,6 +53,8 @@ TTFT_LEVELS=${TTFT_LEVELS:-100 1000}
 TTFT_SECONDS=${TTFT_SECONDS:-10}
 INGRESS=${INGRESS:-4}
 PROVIDERS=${PROVIDERS:-3}
+TTFT_INGRESS=${TTFT_INGRESS:-2}
+TTFT_PROVIDERS=${TTFT_PROVIDERS:-2}
 MOCK_WORKERS=${MOCK_WORKERS:-4}
 USERS=${USERS:-40}
 REJECT_SECONDS=${REJECT_SECONDS:-10}
@@ -320,8 +325,10 @@ portkey_pids() { echo "$PK_PID"; }
 # appends a JSON line to $T/NAME.sum
 hold_run() {
 	local target=$1 name=$2 n=$3 pidfn=$4 ramp idle_pss idle_rss extra=()
-	ramp=${RAMP_MS:-$((n < 1000 ? 1000 : n))} # 1 ms per stream: 20 s for 20,000
-	[ -n "${RAMP_MS-}" ] || [ "$ramp" -le 20000 ] || ramp=20000
+	# 2 ms per stream, at most 40 s: with DURATION 60 every stream is
+	# still open when the last one starts
+	ramp=${RAMP_MS:-$((n < 500 ? 1000 : 2 * n))}
+	[ -n "${RAMP_MS-}" ] || [ "$ramp" -le 40000 ] || ramp=40000
 	[ "$target" != portkey ] || extra=("${PK_HDRS[@]}")
 	mem_each $($pidfn) >"$T/idle.mem"
 	read -r idle_pss idle_rss < <(awk '{ s += $2; r += $3 } END { print s + 0, r + 0 }' "$T/idle.mem")
@@ -364,8 +371,8 @@ ttft_run() { # ttft_run TARGET LEVEL - one measurement, a JSON line out
 
 part_ttft() {
 	local n t targets="direct relgate"
-	echo "== ttft: time to the first token at $TTFT_LEVELS concurrent streams ($TTFT_SECONDS s each, load $(load_avg))"
-	start_relgated ttft "$WIDE_OPEN"
+	echo "== ttft: time to the first token at $TTFT_LEVELS concurrent streams ($TTFT_SECONDS s each); relgate $TTFT_INGRESS ingress, $TTFT_PROVIDERS provider (load $(load_avg))"
+	INGRESS=$TTFT_INGRESS PROVIDERS=$TTFT_PROVIDERS start_relgated ttft "$WIDE_OPEN"
 	[ "$PORTKEY" = 0 ] || { start_portkey; targets="$targets portkey"; }
 	for t in $targets; do smoke "$t"; done
 	# warm up every target alike (connections, Node's JIT)
@@ -494,7 +501,7 @@ part_pressure() {
 	echo "== pressure: a burst of $PRESSURE_CONNS streams from $PRESSURE_USERS users for $PRESSURE_SECONDS s against admission's defaults (load $(load_avg))"
 	# admission's default limits (3 per user, 200 in flight, 50 messages/s,
 	# 100 tool calls/s), the bulkhead sized above the in-flight limit
-	start_relgated pressure "\"BULKHEAD_OR_PRI_MAX_CONCURRENT\": $PRESSURE_BULKHEAD, \"BULKHEAD_OR_SEC_MAX_CONCURRENT\": $PRESSURE_BULKHEAD,
+	INGRESS=$TTFT_INGRESS PROVIDERS=$TTFT_PROVIDERS start_relgated pressure "\"BULKHEAD_OR_PRI_MAX_CONCURRENT\": $PRESSURE_BULKHEAD, \"BULKHEAD_OR_SEC_MAX_CONCURRENT\": $PRESSURE_BULKHEAD,
   \"RATE_LIMIT_CHAT_STREAM_MAX\": 1000000"
 	head -n "$PRESSURE_USERS" "$T/tokens.all" >"$T/tokens"
 	# every connection starts at once, and asks again as soon as it is

@@ -7,6 +7,8 @@
 # installs wrk and nginx-light when missing (without starting Debian's
 # nginx service).  Loopback only; every run is bounded by DURATION.
 set -euo pipefail
+# relgated stays the user running the benchmark (root included)
+export RELGATE_USER=${RELGATE_USER:-$(id -un)}
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/tests/e2e/ports.sh" # ports_claim, wait_listening
 B=${BUILD:-$top/build}

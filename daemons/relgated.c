@@ -10,8 +10,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -645,6 +648,118 @@ take_pidfile(void)
 		fatal("cannot write pidfile %s", sv.pidfile);
 }
 
+/* The user the supervisor and its children run as. */
+struct runas {
+	int drop; /* started as root: switch to uid/gid */
+	uid_t uid;
+	gid_t gid;
+	char name[64];
+};
+
+/*
+ * resolve_runas - who relgated runs as.  Started as root: the setting
+ * user (empty: the system user relgate, which must then exist; "root"
+ * only when set so explicitly), group from the setting or the user's
+ * own.  Started as anyone else: that user; a setting naming somebody else
+ * is an error.  Returns 0, or -1 with one line in err.
+ */
+static int
+resolve_runas(const struct config *c, struct runas *ra, char *err,
+    size_t len)
+{
+	const char *name = c->user[0] != '\0' ? c->user : "relgate";
+	struct passwd *pw;
+	struct group *gr;
+
+	memset(ra, 0, sizeof(*ra));
+	if (geteuid() != 0) {
+		pw = getpwuid(geteuid());
+		if (c->user[0] != '\0' &&
+		    (pw == NULL || strcmp(pw->pw_name, c->user) != 0)) {
+			snprintf(err, len,
+			    "config: user: \"%s\": only root can switch "
+			    "users; relgated runs as the user that starts it "
+			    "(%s)",
+			    c->user, pw != NULL ? pw->pw_name : "?");
+			return -1;
+		}
+		if (c->group[0] != '\0') {
+			gr = getgrnam(c->group);
+			if (gr == NULL || gr->gr_gid != getegid()) {
+				snprintf(err, len,
+				    "config: group: \"%s\": only root can "
+				    "switch groups",
+				    c->group);
+				return -1;
+			}
+		}
+		return 0;
+	}
+	pw = getpwnam(name);
+	if (pw == NULL) {
+		if (c->user[0] == '\0')
+			snprintf(err, len,
+			    "started as root, and there is no user relgate "
+			    "to run as: create it (adduser --system --group "
+			    "relgate) or set user in the configuration");
+		else
+			snprintf(err, len, "config: user: no such user \"%s\"",
+			    name);
+		return -1;
+	}
+	ra->uid = pw->pw_uid;
+	ra->gid = pw->pw_gid;
+	if (c->group[0] != '\0') {
+		gr = getgrnam(c->group);
+		if (gr == NULL) {
+			snprintf(err, len,
+			    "config: group: no such group \"%s\"", c->group);
+			return -1;
+		}
+		ra->gid = gr->gr_gid;
+	}
+	strlcpy_rg(ra->name, pw->pw_name, sizeof(ra->name));
+	ra->drop = ra->uid != 0 || ra->gid != 0;
+	return 0;
+}
+
+/* chown_tree1 - dir and the entries directly in it (the LMDB files) to
+ * the user, so that a state directory made by root stays usable. */
+static void
+chown_tree1(const char *dir, const struct runas *ra)
+{
+	DIR *d;
+	struct dirent *e;
+
+	if (chown(dir, ra->uid, ra->gid) != 0)
+		fatal("cannot give %s to user %s", dir, ra->name);
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (fchownat(dirfd(d), e->d_name, ra->uid, ra->gid,
+			AT_SYMLINK_NOFOLLOW) != 0)
+			fatal("cannot give %s/%s to user %s", dir, e->d_name,
+			    ra->name);
+	}
+	closedir(d);
+}
+
+/* drop_privileges - from root to ra, for good. */
+static void
+drop_privileges(const struct runas *ra)
+{
+	if (initgroups(ra->name, ra->gid) != 0 || setgid(ra->gid) != 0 ||
+	    setuid(ra->uid) != 0)
+		fatal("cannot switch to user %s", ra->name);
+	if (ra->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0))
+		fatalx("could regain root after switching to user %s",
+		    ra->name);
+	log_info("running as user %s (uid %u, gid %u)", ra->name,
+	    (unsigned)ra->uid, (unsigned)ra->gid);
+}
+
 static void
 daemonize(void)
 {
@@ -766,8 +881,9 @@ main(int argc, char **argv)
 	static const int sigs[4] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
 	struct timeval tv = { 0, TICK_MS * 1000 };
 	int opt, test_only = 0;
-	char err[512];
+	char err[512], fds_msg[512];
 	const char *fds;
+	struct runas runas;
 
 	log_init("relgated", 0);
 	sv.load_flags = CONFIG_FILE_OPTIONAL;
@@ -812,6 +928,13 @@ main(int argc, char **argv)
 			fprintf(stderr, "relgated: %s\n", err);
 			return 1;
 		}
+		/* a user or group set explicitly must exist (and be
+		 * reachable from the user running this) */
+		if ((sv.cfg->user[0] != '\0' || sv.cfg->group[0] != '\0') &&
+		    resolve_runas(sv.cfg, &runas, err, sizeof(err)) != 0) {
+			fprintf(stderr, "relgated: %s\n", err);
+			return 1;
+		}
 		fds = fit_open_files(sv.cfg, 1, err, sizeof(err));
 		if (fds != NULL)
 			fprintf(stderr, "relgated: warning: %s\n", fds);
@@ -826,6 +949,10 @@ main(int argc, char **argv)
 		    sv.cfg->shm_name);
 	strlcpy_rg(sv.libexec, sv.cfg->libexec_dir, sizeof(sv.libexec));
 	check_binaries();
+	if (resolve_runas(sv.cfg, &runas, err, sizeof(err)) != 0)
+		fatalx("%s", err);
+	/* while still root: the open-files limit may need raising */
+	fds = fit_open_files(sv.cfg, 0, fds_msg, sizeof(fds_msg));
 
 	if (!sv.foreground) {
 		daemonize();
@@ -836,6 +963,14 @@ main(int argc, char **argv)
 		fatal("cannot create run_dir %s", sv.cfg->run_dir);
 	if (mkdir_p(sv.cfg->state_dir, 0750) != 0)
 		fatal("cannot create state_dir %s", sv.cfg->state_dir);
+	if (runas.drop) {
+		/* everything from here on belongs to the user: the pidfile,
+		 * the LMDB files, the segment (group-readable: relstat for
+		 * members of the group) */
+		chown_tree1(sv.cfg->run_dir, &runas);
+		chown_tree1(sv.cfg->state_dir, &runas);
+		drop_privileges(&runas);
+	}
 	take_pidfile();
 	sv.effective = xasprintf("%s/effective.json", sv.cfg->run_dir);
 
@@ -891,7 +1026,6 @@ main(int argc, char **argv)
 	if (tick == NULL || sv.drain == NULL || event_add(tick, &tv) != 0)
 		fatalx("cannot set up timers");
 	plan_children();
-	fds = fit_open_files(sv.cfg, 0, err, sizeof(err));
 	if (fds != NULL)
 		log_warn("%s", fds);
 	shm_publish_ready(&sv.shm);

@@ -110,6 +110,8 @@ run)
 	echo "dev.sh: relmock (chat provider, application backend, OAuth token endpoint) on $mock, log var/relmock.log"
 	echo "dev.sh: relgated in the foreground on 127.0.0.1:8080, admin 127.0.0.1:9464, shm /relgate.dev (Ctrl-C stops both)"
 	echo "dev.sh: in another terminal: build/tools/relstat -n /relgate.dev"
+	# a local run stays the user that starts it (root included)
+	RELGATE_USER=$(id -un) \
 	RELGATE_STATE_DIR=var/state RELGATE_RUN_DIR=var/run RELGATE_SHM_NAME=/relgate.dev \
 	RELGATE_BACKEND_URL="http://$mock/backend" RELGATE_APP_URL=http://127.0.0.1:3000 \
 	RELGATE_OAUTH_TOKEN_URL="http://$mock/oauth/token" RELGATE_OAUTH_CLIENT_ID=relgate-dev \

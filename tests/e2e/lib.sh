@@ -14,6 +14,9 @@ set -u
 : "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_srcdir:=$top_builddir}"
 RELGATED=$top_builddir/daemons/relgated
+# relgated started as root runs as the system user relgate unless told
+# otherwise: the tests' daemons run as the user running the tests
+export RELGATE_USER=${RELGATE_USER:-$(id -un)}
 RELSTAT=$top_builddir/tools/relstat
 RELCTL=$top_builddir/tools/relctl
 RELMOCK=$top_builddir/tools/relmock/relmock
