@@ -328,7 +328,10 @@ ingress_init(struct role_ctx *ctx)
 	g->wake = event_new(ctx->base, -1, 0, wake, g);
 	if (outbound_init(g) != 0 || chat_init(g) != 0)
 		return -1;
-	g->listen_fd = httpd_listen(c->http_listen, 1, err, sizeof(err));
+	g->listen_fd = role_listener(ROLE_LISTEN_FD_ENV);
+	if (g->listen_fd < 0)
+		g->listen_fd = httpd_listen(c->http_listen, 1, err,
+		    sizeof(err));
 	if (g->listen_fd < 0) {
 		log_err("http.listen %s: %s", c->http_listen, err);
 		return -1;

@@ -140,7 +140,9 @@ monitor_init(struct role_ctx *ctx)
 	admin.ctx = ctx;
 	admin.code_header = xstrdup(c->http_error_code_header);
 	lim.error_code_header = admin.code_header;
-	admin.fd = httpd_listen(c->admin_listen, 0, err, sizeof(err));
+	admin.fd = role_listener(ROLE_ADMIN_FD_ENV);
+	if (admin.fd < 0)
+		admin.fd = httpd_listen(c->admin_listen, 0, err, sizeof(err));
 	if (admin.fd < 0) {
 		log_err("admin.listen %s: %s", c->admin_listen, err);
 		return -1;

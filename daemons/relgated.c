@@ -77,6 +77,11 @@ static struct {
 	int stopping;
 	int notified_ready;
 	uint64_t gen;
+	/* listeners opened while still root, handed to the children that
+	 * serve them (RG_LISTEN_FD); -1: the children open their own */
+	int listen_fd[SHM_MAX_PROCS]; /* by ingress instance */
+	unsigned nlisten;
+	int admin_fd;
 	struct child kids[SHM_MAX_PROCS];
 	unsigned nkids;
 } sv = { .pidfd = -1 };
@@ -289,6 +294,8 @@ kid_name(const struct child *k, char *buf, size_t len)
 }
 
 static void spawn(struct child *k);
+static void close_listeners(void);
+static void pass_listener(int fd, const char *var);
 
 static void
 on_restart(evutil_socket_t fd, short what, void *arg)
@@ -344,6 +351,11 @@ spawn(struct child *k)
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
+		if (k->role == ROLE_INGRESS && k->instance < sv.nlisten)
+			pass_listener(sv.listen_fd[k->instance],
+			    ROLE_LISTEN_FD_ENV);
+		else if (k->role == ROLE_MONITOR)
+			pass_listener(sv.admin_fd, ROLE_ADMIN_FD_ENV);
 		execv(path, argv);
 		fprintf(stderr, "relgated: exec %s: %s\n", path,
 		    strerror(errno));
@@ -525,6 +537,7 @@ stop(int sig)
 	if (sv.stopping)
 		return;
 	sv.stopping = 1;
+	close_listeners();
 	sd_notify("STOPPING=1");
 	log_info("%s: stopping %u children (drain timeout %llu ms)",
 	    sigabbrev_np(sig), kids_alive(), (unsigned long long)ms);
@@ -760,6 +773,53 @@ drop_privileges(const struct runas *ra)
 	    (unsigned)ra->uid, (unsigned)ra->gid);
 }
 
+/* open_listeners - before leaving root: one SO_REUSEPORT listener per
+ * ingress process and the admin listener, so that ports below 1024
+ * work; each child gets its own when it starts (and again after a
+ * restart: connections that came meanwhile wait in its queue). */
+static void
+open_listeners(const struct config *c)
+{
+	char err[256];
+
+	for (unsigned i = 0; i < (unsigned)c->ingress_count; i++) {
+		sv.listen_fd[i] = httpd_listen(c->http_listen, 1, err,
+		    sizeof(err));
+		if (sv.listen_fd[i] < 0)
+			fatalx("http.listen %s: %s", c->http_listen, err);
+		sv.nlisten++;
+	}
+	sv.admin_fd = httpd_listen(c->admin_listen, 0, err, sizeof(err));
+	if (sv.admin_fd < 0)
+		fatalx("admin.listen %s: %s", c->admin_listen, err);
+}
+
+/* close_listeners - at stop: new connections are refused by the kernel
+ * instead of waiting in queues nobody reads any more. */
+static void
+close_listeners(void)
+{
+	for (unsigned i = 0; i < sv.nlisten; i++)
+		close(sv.listen_fd[i]);
+	sv.nlisten = 0;
+	if (sv.admin_fd >= 0)
+		close(sv.admin_fd);
+	sv.admin_fd = -1;
+}
+
+/* pass_listener - in the child, before exec: fd survives the exec (the
+ * others are close-on-exec) and its number goes in the environment. */
+static void
+pass_listener(int fd, const char *var)
+{
+	char num[16];
+
+	if (fd < 0 || fcntl(fd, F_SETFD, 0) != 0)
+		return;
+	snprintf(num, sizeof(num), "%d", fd);
+	setenv(var, num, 1);
+}
+
 static void
 daemonize(void)
 {
@@ -963,6 +1023,9 @@ main(int argc, char **argv)
 		fatal("cannot create run_dir %s", sv.cfg->run_dir);
 	if (mkdir_p(sv.cfg->state_dir, 0750) != 0)
 		fatal("cannot create state_dir %s", sv.cfg->state_dir);
+	sv.admin_fd = -1;
+	if (runas.drop)
+		open_listeners(sv.cfg);
 	if (runas.drop) {
 		/* everything from here on belongs to the user: the pidfile,
 		 * the LMDB files, the segment (group-readable: relstat for

@@ -13,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -524,6 +526,29 @@ role_alert(struct role_ctx *ctx, const char *kind, const char *key,
 	m.u.alert.key = proto_str_from(key);
 	m.u.alert.message = proto_str_from(text);
 	link_send(ctx->link, ROLE_MONITOR, 0, &m);
+}
+
+int
+role_listener(const char *var)
+{
+	const char *v = getenv(var);
+	char *end;
+	long fd;
+	int on = 0;
+	socklen_t len = sizeof(on);
+
+	if (v == NULL)
+		return -1;
+	fd = strtol(v, &end, 10);
+	unsetenv(var);
+	if (*end != '\0' || fd < 3 || fd > 65535 ||
+	    getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) != 0 ||
+	    !on) {
+		log_warn("%s: not a listening socket; opening my own", var);
+		return -1;
+	}
+	fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+	return (int)fd;
 }
 
 int32_t

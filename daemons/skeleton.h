@@ -140,6 +140,16 @@ void role_commit_drain(struct role_ctx *ctx);
 int32_t role_peer_pid(const struct role_ctx *ctx, enum rg_role role,
     unsigned instance);
 
+/*
+ * role_listener - the listener relgated opened for this process while it
+ * was still root (its number in the environment variable var, which is
+ * then removed), or -1 when there is none and the role opens its own.
+ * A number that is not a listening socket is logged and ignored.
+ */
+#define ROLE_LISTEN_FD_ENV "RG_LISTEN_FD" /* an ingress's http.listen */
+#define ROLE_ADMIN_FD_ENV "RG_ADMIN_FD"   /* the monitor's admin.listen */
+int role_listener(const char *var);
+
 /* role_alert - an operational warning to the monitor (non-blocking; a
  * drop is counted in link.eagain) and one log line. */
 void role_alert(struct role_ctx *ctx, const char *kind, const char *key,

@@ -6,7 +6,9 @@
 #    run as root), the supervisor and every child run as that user, and
 #    the segment and state are that user's;
 #  - an ordinary user naming somebody else in user is refused in one
-#    line, at start and by -t.
+#    line, at start and by -t;
+#  - root switching to another user opens the listeners first: a port
+#    below 1024 serves, an ingress restarted gets its listener back.
 . "$(dirname "$0")/lib.sh"
 
 write_config "$T/relgate.json"
@@ -41,6 +43,7 @@ if [ "$(id -u)" = 0 ]; then
 exec setpriv --reuid=$RUSER --regid=$RGROUP --clear-groups env -u RELGATE_USER \${AS_USER:+RELGATE_USER=\$AS_USER} "$RELGATED" "\$@"
 EOF
 	chmod 0755 "$T/as-nobody"
+	REAL_RELGATED=$RELGATED
 	RELGATED=$T/as-nobody
 else
 	RUSER=$(id -un)
@@ -63,5 +66,34 @@ if [ "$RUSER" != root ]; then
 	out=$(AS_USER=root RELGATE_USER=root "$RELGATED" -t -c "$T/relgate.json" 2>&1)
 	rc=$?
 	check "... and by -t" '[ "$rc" != 0 ] && echo "$out" | grep -q "only root can switch users"'
+fi
+
+# --- root switching to a user: listeners opened before the switch -------------
+# a port below 1024 works, although every process then runs as nobody
+if [ "$(id -u)" = 0 ]; then
+	RELGATED=$REAL_RELGATED
+	LOW=
+	for p in $(seq 990 999); do
+		ss -Hltn "sport = :$p" | grep -q . || { LOW=$p; break; }
+	done
+	sed -e "s|127.0.0.1:$PORT\"|127.0.0.1:$LOW\"|" "$T/relgate.json" >"$T/low.json"
+	OLD_PORT=$PORT
+	PORT=$LOW
+	RELGATE_USER=$RUSER start_relgated "$T/low.json"
+	check "root with user $RUSER on port $LOW: up" 'wait_for 15 "$all_ready"'
+	pids=$(snap | jq -r '.processes[].pid')
+	users=$(for p in $pids; do ps -o user= -p "$p"; done | sort -u | tr '\n' ' ')
+	echo "processes run as: $users"
+	check "... every process runs as $RUSER" '[ "$users" = "$RUSER " ] && [ "$(echo "$pids" | wc -w)" -ge 7 ]'
+	code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$LOW/api/chat/health")
+	check "... and serves on port $LOW, opened while root" '[ "$code" = 200 ]'
+	ING=$(snap | jq -r '[.processes[] | select(.role == "ingress") | .pid][0]')
+	kill -KILL "$ING"
+	check "... a restarted ingress gets its listener back" 'wait_for 15 "$all_ready and ([.processes[] | select(.role == \"ingress\") | .pid] | index($ING) == null)"'
+	code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$LOW/api/chat/health")
+	check "... and serves on it" '[ "$code" = 200 ]'
+	stop_relgated
+	check "after the stop nothing listens on port $LOW" '! ss -Hltn "sport = :$LOW" | grep -q .'
+	PORT=$OLD_PORT
 fi
 finish
