@@ -100,9 +100,9 @@ ports_claim() {
 }
 
 # port_owner_check PORT PID - prints "ours" when every socket listening
-# on PORT belongs to PID or a child of PID (and there is one), "foreign"
-# when any belongs to another process (or to one ss may not name),
-# "none" when nothing listens.
+# on PORT belongs to PID, a child or a grandchild of PID (and there is
+# one), "foreign" when any belongs to another process (or to one ss may
+# not name), "none" when nothing listens.
 port_owner_check() {
 	local port=$1 pid=$2 line p ppid any=
 	while read -r line; do
@@ -110,7 +110,10 @@ port_owner_check() {
 		case $line in *pid=*) ;; *) echo foreign; return ;; esac
 		for p in $(grep -o 'pid=[0-9]*' <<<"$line" | cut -d= -f2); do
 			[ "$p" = "$pid" ] && continue
+			# a child, or a grandchild (a helper a child forked)
 			ppid=$(awk '$1 == "PPid:" { print $2 }' "/proc/$p/status" 2>/dev/null) || ppid=
+			[ "$ppid" = "$pid" ] && continue
+			ppid=$(awk '$1 == "PPid:" { print $2 }' "/proc/$ppid/status" 2>/dev/null) || ppid=
 			if [ "$ppid" != "$pid" ]; then
 				echo foreign
 				return
@@ -136,8 +139,14 @@ wait_listening() {
 		for port in "$@"; do
 			case $(port_owner_check "$port" "$pid") in
 			foreign)
-				WAIT_STATE=foreign
-				return 1 ;;
+				# twice, 0.1 s apart: a process that only passes
+				# through (one that just forked) is not a rival
+				sleep 0.1
+				if [ "$(port_owner_check "$port" "$pid")" = foreign ]; then
+					WAIT_STATE=foreign
+					return 1
+				fi
+				all= ;;
 			none) all= ;;
 			esac
 		done
