@@ -66,8 +66,7 @@ struct chat {
 	uint64_t last_write;   /* mono ms */
 	struct chat *hnext;          /* stream hash */
 	struct chat *pnext, *pprev;  /* chats of one provider instance */
-	struct chat *qnext, *qprev;  /* pending chats (waiting to start) */
-	int queued;                  /* on the pending list */
+	struct chat *qnext, *qprev;  /* pending chats: while CS_PENDING */
 	char sub[JWT_SUB_MAX + 1];
 };
 
@@ -122,14 +121,14 @@ chat_link(struct ing *g, struct chat *c)
 	if (c->qnext != NULL)
 		c->qnext->qprev = c;
 	cs->pending = c;
-	c->queued = 1;
 }
 
-/* started - c is no longer waiting for its start. */
+/* started - c is no longer waiting for its start: off the pending list
+ * (it is on it exactly while CS_PENDING); call before changing state. */
 static void
 started(struct ing_chats *cs, struct chat *c)
 {
-	if (!c->queued)
+	if (c->state != CS_PENDING)
 		return;
 	if (c->qprev != NULL)
 		c->qprev->qnext = c->qnext;
@@ -137,7 +136,6 @@ started(struct ing_chats *cs, struct chat *c)
 		cs->pending = c->qnext;
 	if (c->qnext != NULL)
 		c->qnext->qprev = c->qprev;
-	c->queued = 0;
 }
 
 /* chat_free - forget c (its request is answered or gone). */
@@ -403,8 +401,8 @@ stream_start(struct ing *g, struct httpd_req *req, struct chat *c)
 	ing_cors(g, req, &h);
 	if (httpd_stream_start(req, 200, h.h, h.n) != 0)
 		return -1;
-	c->state = CS_STREAMING;
 	started(g->chats, c);
+	c->state = CS_STREAMING;
 	COUNT(g, ing_chat_streams);
 	return 0;
 }

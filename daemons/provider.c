@@ -738,9 +738,9 @@ flush_ingress(struct pv *pv, unsigned i)
 	return 0;
 }
 
-/* flush_cb - a batch to every ingress with something to send whose last
- * batch is PACE_US old, or that waits for a head or failure; the timer
- * for the rest. */
+/* flush_all - a batch to every ingress with something to send whose last
+ * batch is PACE_US old, or that waits for a head or failure (or all of
+ * them: force); the timer for the rest. */
 static void
 flush_all(struct pv *pv, int force)
 {

@@ -946,6 +946,7 @@ main(int argc, char **argv)
 	struct runas runas;
 
 	log_init("relgated", 0);
+	sv.admin_fd = -1; /* no listener opened for the children (yet) */
 	sv.load_flags = CONFIG_FILE_OPTIONAL;
 	while ((opt = getopt_long(argc, argv, "fc:th", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -1023,10 +1024,9 @@ main(int argc, char **argv)
 		fatal("cannot create run_dir %s", sv.cfg->run_dir);
 	if (mkdir_p(sv.cfg->state_dir, 0750) != 0)
 		fatal("cannot create state_dir %s", sv.cfg->state_dir);
-	sv.admin_fd = -1;
-	if (runas.drop)
-		open_listeners(sv.cfg);
 	if (runas.drop) {
+		/* the listeners first, while root: ports below 1024 */
+		open_listeners(sv.cfg);
 		/* everything from here on belongs to the user: the pidfile,
 		 * the LMDB files, the segment (group-readable: relstat for
 		 * members of the group) */

@@ -279,6 +279,35 @@ link_close(struct link_ctx *ctx)
 		log_warn("link: cannot remove %s: %s", path, strerror(errno));
 }
 
+/* dispatch - decode nm and hand it to cb (when set) with dispatching
+ * on, so that a link_close from cb waits; PROTO_OK or the decode error.
+ * nm stays the caller's. */
+static int
+dispatch(struct link_ctx *ctx, link_recv_cb cb, void *arg, nng_msg *nm)
+{
+	struct proto_msg m;
+	int rv = proto_decode(nng_msg_body(nm), nng_msg_len(nm), &m);
+
+	if (rv != PROTO_OK)
+		return rv;
+	if (cb != NULL) {
+		ctx->dispatching = 1;
+		cb(arg, &m);
+		ctx->dispatching = 0;
+	}
+	return PROTO_OK;
+}
+
+/* close_if_pending - the link_close a callback asked for, now. */
+static void
+close_if_pending(struct link_ctx *ctx)
+{
+	if (ctx->close_pending) {
+		ctx->close_pending = 0;
+		link_close(ctx);
+	}
+}
+
 /* on_inbox - drain up to LINK_RECV_BATCH messages; the fd stays readable
  * while more are queued, so the loop calls again. */
 static void
@@ -290,7 +319,6 @@ on_inbox(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	for (unsigned i = 0; i < LINK_RECV_BATCH && !ctx->close_pending;
 	    i++) {
-		struct proto_msg m;
 		nng_msg *nm;
 		int rv;
 
@@ -303,27 +331,19 @@ on_inbox(evutil_socket_t fd, short what, void *arg)
 				    nng_strerror(rv));
 			break;
 		}
-		rv = proto_decode(nng_msg_body(nm), nng_msg_len(nm), &m);
+		rv = dispatch(ctx, ctx->cb, ctx->arg, nm);
 		if (rv != PROTO_OK) {
 			STAT_INC(ctx, rejected);
 			if (log_due(ctx, LL_REJECT))
 				log_warn("link: rejected a %zu-byte message "
 				    "on %s: %s", nng_msg_len(nm), ctx->addr,
 				    proto_err_name(rv));
-			nng_msg_free(nm);
-			continue;
+		} else {
+			STAT_INC(ctx, recv);
 		}
-		STAT_INC(ctx, recv);
-		ctx->dispatching = 1;
-		if (ctx->cb != NULL)
-			ctx->cb(ctx->arg, &m);
-		ctx->dispatching = 0;
 		nng_msg_free(nm);
 	}
-	if (ctx->close_pending) {
-		ctx->close_pending = 0;
-		link_close(ctx);
-	}
+	close_if_pending(ctx);
 }
 
 /* addr_ok - an explicit address must be an inbox directly inside our
@@ -531,26 +551,22 @@ held_for(const struct link_ctx *ctx, const char *addr)
 }
 
 /* held_giveup - tell the owner about messages given up, oldest first,
- * decoded as they were sent; then free them. */
+ * decoded as they were sent; then free them.  Last in held_retry: a
+ * link_close from the callback happens here. */
 static void
 held_giveup(struct link_ctx *ctx, struct held *list)
 {
 	struct held *h;
 
 	while ((h = list) != NULL) {
-		struct proto_msg m;
-
 		list = h->next;
-		if (ctx->giveup_cb != NULL && !ctx->close_pending &&
-		    proto_decode(nng_msg_body(h->m), nng_msg_len(h->m), &m) ==
-			PROTO_OK) {
-			ctx->dispatching = 1;
-			ctx->giveup_cb(ctx->giveup_arg, &m);
-			ctx->dispatching = 0;
-		}
+		if (!ctx->close_pending)
+			(void)dispatch(ctx, ctx->giveup_cb, ctx->giveup_arg,
+			    h->m);
 		nng_msg_free(h->m);
 		free(h);
 	}
+	close_if_pending(ctx);
 }
 
 /* held_retry - send what the peers take now, oldest first; a peer that
