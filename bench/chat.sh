@@ -6,7 +6,7 @@
 # Prints figures, one JSON line per part and a table; asserts nothing
 # (a benchmark is not a test).
 #
-#   bench/chat.sh [ttft|hold|reject|pressure|all]     (default all)
+#   bench/chat.sh [ttft|hold|reject|pressure|toolspike|all]  (default all)
 #
 #   ttft      added time to the first token at TTFT_LEVELS concurrent
 #             streams: sseload straight to relmock, through relgate and
@@ -22,6 +22,12 @@
 #   pressure  a burst of PRESSURE_CONNS streams from PRESSURE_USERS users
 #             against the admission limits: the status mix, how fast the
 #             429s come and whether they carry Retry-After
+#   toolspike the first token of SPIKE_PLAIN concurrent chats without tool
+#             calls, alone and then beside SPIKE_TOOLS concurrent chats
+#             whose model calls search_web while the tool's upstream (a
+#             relmock of its own) answers only at the tool's timeout
+#             (SPIKE_TIMEOUT_MS, every call a timeout; its circuit kept
+#             closed): the p50/p99 of both runs and their ratio
 #
 # Settings from the environment (defaults): STREAMS (20000), DURATION
 # (60), TTFT_LEVELS ("100 1000"), TTFT_SECONDS (10), INGRESS (4) and
@@ -42,6 +48,10 @@
 set -euo pipefail
 # relgated stays the user running the benchmark (root included)
 export RELGATE_USER=${RELGATE_USER:-$(id -un)}
+# the default tools' keys (no tool is called): without them the default
+# config is refused
+export SERPER_API_KEY=${SERPER_API_KEY:-bench-serper-key}
+export EBAY_OAUTH_TOKEN=${EBAY_OAUTH_TOKEN:-Bearer bench-ebay-token}
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/tests/e2e/ports.sh" # ports_claim, ports_release, wait_listening
 . "$top/bench/nginx.sh"      # nginx_need, nginx_conf
@@ -64,9 +74,12 @@ PRESSURE_USERS=${PRESSURE_USERS:-40}
 PRESSURE_SECONDS=${PRESSURE_SECONDS:-10}
 PRESSURE_BULKHEAD=${PRESSURE_BULKHEAD:-256}
 PORTKEY=${PORTKEY:-1}
+SPIKE_PLAIN=${SPIKE_PLAIN:-100}
+SPIKE_TOOLS=${SPIKE_TOOLS:-200}
+SPIKE_TIMEOUT_MS=${SPIKE_TIMEOUT_MS:-2000}
 case $what in
-ttft | hold | reject | pressure | all) ;;
-*) echo "usage: bench/chat.sh [ttft|hold|reject|pressure|all]"; exit 2 ;;
+ttft | hold | reject | pressure | toolspike | all) ;;
+*) echo "usage: bench/chat.sh [ttft|hold|reject|pressure|toolspike|all]"; exit 2 ;;
 esac
 
 RELGATED=$B/daemons/relgated
@@ -561,6 +574,51 @@ table() {
 	fi
 }
 
+# --- part 5: tool spikes beside chats without tools ---------------------------
+
+part_toolspike() {
+	local tool spike_pid
+	echo "== toolspike: first token of $SPIKE_PLAIN concurrent chats without tools ($TTFT_SECONDS s), alone and beside $SPIKE_TOOLS concurrent tool chats (tool upstream at its timeout, $SPIKE_TIMEOUT_MS ms); relgate $TTFT_INGRESS ingress, $TTFT_PROVIDERS provider (load $(load_avg))"
+	ports_claim 1 TOOLMOCK
+	printf '{"listen": "127.0.0.1:%s", "serper": {"key": "%s"}, "faults": {"serper": "latency_ms=%s"}}\n' \
+		"$TOOLMOCK" "$SERPER_API_KEY" "$SPIKE_TIMEOUT_MS" >"$T/toolmock.json"
+	"$RELMOCK" -c "$T/toolmock.json" >"$T/toolmock.log" 2>&1 &
+	TM_PID=$!
+	PIDS="$PIDS $TM_PID"
+	listening "$TM_PID" "$TOOLMOCK" "the tools' relmock"
+	tool="{\"name\": \"search_web\", \"description\": \"Search the web\",
+	  \"parameters\": {\"type\": \"object\", \"properties\": {\"query\": {\"type\": \"string\"}}, \"required\": [\"query\"]},
+	  \"upstream\": {\"method\": \"POST\", \"url\": \"http://127.0.0.1:$TOOLMOCK/serper/search\",
+	    \"headers\": {\"X-API-KEY\": \"\$SERPER_API_KEY\"}, \"body\": {\"q\": \"{{query}}\"}},
+	  \"timeout_ms\": $SPIKE_TIMEOUT_MS, \"retries\": 0, \"circuit\": \"serper_search\", \"bulkhead\": \"serper_search\",
+	  \"queue_max\": 100000, \"running_max\": 100000}"
+	INGRESS=$TTFT_INGRESS PROVIDERS=$TTFT_PROVIDERS start_relgated toolspike "$WIDE_OPEN,
+	  \"CIRCUIT_SERPER_THRESHOLD\": 1000, \"tools\": [ $tool ]"
+	smoke relgate
+	sse relgate warm-spike -c 50 -n 1000 -d 10 -t 10 -b "$(body relgate "tokens=2")"
+	: >"$T/toolspike.sum"
+	ttft_run relgate "$SPIKE_PLAIN" | jq -c '. + {part: "toolspike", run: "alone"}' >>"$T/toolspike.sum"
+	# the spike: tool chats for the whole measurement and a little more
+	"$SSELOAD" --json --header-file "$T/tokens" -c "$SPIKE_TOOLS" -d $((TTFT_SECONDS + 6)) -t 60 \
+		-b "$(printf '{"threadId":"spike","messages":[{"role":"user","content":"relmock-tool: search_web {\\"query\\":\\"spike\\"}"}]}')" \
+		"$(url relgate)" >"$T/spike-tools.out" 2>&1 &
+	spike_pid=$!
+	PIDS="$PIDS $spike_pid"
+	sleep 3 # the tool chats are in their wait
+	ttft_run relgate "$SPIKE_PLAIN" | jq -c '. + {part: "toolspike", run: "beside the spike"}' >>"$T/toolspike.sum"
+	wait "$spike_pid" || true
+	forget "$spike_pid"
+	echo "  tool chats: $(grep '^{' "$T/spike-tools.out" | jq -c '{requests, completed, status, timeouts}' 2>/dev/null)"
+	echo "  relgate: $("$RELSTAT" -n "$SHM" -j | jq -c '.totals | {toolCalls: .["provider.toolCalls"], toolJobsQueued: .["provider.toolJobsQueued"], toolWaitTimeouts: .["provider.toolWaitTimeouts"], toolResults: .["provider.toolResults"], jobsRetried: .["toolWorker.jobsRetried"], jobsDead: .["toolWorker.jobsDead"], jobsPostponed: .["toolWorker.jobsPostponed"]}' 2>/dev/null)"
+	stop_relgated
+	stop "$TM_PID"
+	jq -sc '(.[0].firstEventMs) as $a | (.[1].firstEventMs) as $b |
+		{part: "toolspike", streams: .[0].streams, aloneMs: {p50: $a.p50, p99: $a.p99},
+		 besideSpikeMs: {p50: $b.p50, p99: $b.p99},
+		 p99Ratio: (if ($a.p99 // 0) > 0 then ($b.p99 / $a.p99 * 1000 | round / 1000) else null end)}' \
+		"$T/toolspike.sum" | tee "$T/toolspike.result"
+}
+
 # --- run -----------------------------------------------------------------------
 
 echo "relgate chat bench: $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ), load average $(load_avg)"
@@ -574,6 +632,7 @@ ttft) part_ttft ;;
 hold) part_hold ;;
 reject) part_reject ;;
 pressure) part_pressure ;;
-all) part_ttft; part_hold; part_reject; part_pressure ;;
+toolspike) part_toolspike ;;
+all) part_ttft; part_hold; part_reject; part_pressure; part_toolspike ;;
 esac
 table

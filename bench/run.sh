@@ -9,6 +9,10 @@
 set -euo pipefail
 # relgated stays the user running the benchmark (root included)
 export RELGATE_USER=${RELGATE_USER:-$(id -un)}
+# the default tools' keys (no tool is called): without them the default
+# config is refused
+export SERPER_API_KEY=${SERPER_API_KEY:-bench-serper-key}
+export EBAY_OAUTH_TOKEN=${EBAY_OAUTH_TOKEN:-Bearer bench-ebay-token}
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/tests/e2e/ports.sh" # ports_claim, wait_listening
 B=${BUILD:-$top/build}
@@ -58,7 +62,7 @@ start_relgated() { # start_relgated EXTRA_JSON -> sets RPORT, RG_PID
 	cat >"$T/relgate.json" <<JSON
 { "http": { "listen": "127.0.0.1:$RPORT" }, "admin": { "listen": "127.0.0.1:$((RPORT + 1))" },
   "state_dir": "$T/state", "run_dir": "$T/run", "shm": { "name": "$SHM" },
-  "ingress": { "count": $WORKERS }, "tool_worker": { "count": 1 }, "log": { "level": "warn" },
+  "ingress": { "count": $WORKERS }, "tool_worker": { "count": 1 }, "log": { "level": "warn"${LOG_EXTRA:-} },
   $1 }
 JSON
 	"$B/daemons/relgated" -f -c "$T/relgate.json" >>"$T/relgated.log" 2>&1 &
@@ -98,12 +102,24 @@ bench_reject() {
 	read -r r_rps r_p99 r_bad < <(run_wrk relgate_reject "http://127.0.0.1:$RPORT/api/gmail/auth/callback?code=x")
 	[ -z "${VERBOSE:-}" ] || grep -A4 "Latency Distribution" "$T/nginx_reject.wrk" "$T/relgate_reject.wrk"
 	stop_relgated
+	# the same with the access log to a file
+	LOG_EXTRA=", \"access\": \"file\", \"access_file\": \"$T/access.log\"" \
+		start_relgated '"app_url": "https://app.example", "RATE_LIMIT_GMAIL_OAUTH_MAX": 1, "RATE_LIMIT_GMAIL_OAUTH_WINDOW_MS": 3600000'
+	read -r l_rps l_p99 l_bad < <(run_wrk relgate_reject_log "http://127.0.0.1:$RPORT/api/gmail/auth/callback?code=x")
+	"$B/tools/relstat" -n "$SHM" -j >"$T/snap.json"
+	stop_relgated
+	local l_lines l_dropped
+	l_lines=$(jq '.totals["ingress.access_lines"]' "$T/snap.json")
+	l_dropped=$(jq '.totals["ingress.access_dropped"]' "$T/snap.json")
 
 	echo "reject path (429 to a client over its limit; wrk -t$THREADS -c$CONNS -d${DURATION}s, $WORKERS server processes each):"
 	printf '  %-8s %12s %10s %10s\n' server req/s p99_ms non2xx3xx
 	printf '  %-8s %12s %10s %10s\n' nginx "$n_rps" "$n_p99" "$n_bad" relgate "$r_rps" "$r_p99" "$r_bad"
-	awk -v r="$r_rps" -v n="$n_rps" -v rp="$r_p99" -v np="$n_p99" 'BEGIN {
-		printf "  relgate/nginx throughput: %.2fx   p99: relgate %.3f ms vs nginx %.3f ms\n", r / n, rp, np }'
+	printf '  %-8s %12s %10s %10s\n' "+access" "$l_rps" "$l_p99" "$l_bad"
+	awk -v r="$r_rps" -v n="$n_rps" -v rp="$r_p99" -v np="$n_p99" -v l="$l_rps" 'BEGIN {
+		printf "  relgate/nginx throughput: %.2fx   p99: relgate %.3f ms vs nginx %.3f ms\n", r / n, rp, np
+		printf "  access log to a file costs %.1f%% of the throughput\n", (r - l) * 100 / r }'
+	echo "  access log lines written $l_lines, dropped $l_dropped ($(wc -l <"$T/access.log") lines in the file)"
 }
 
 bench_accept() {

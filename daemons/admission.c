@@ -112,6 +112,23 @@ levels_charge(struct adm *g, const struct levels *l, uint64_t now)
 	adm_set_gauge(g->w, l->at, msg.at_ms);
 }
 
+/* tools_charge - n tool calls more in the enforcement tool bucket (a chat
+ * made more than the estimate it was charged with). */
+static void
+tools_charge(struct adm *g, uint32_t n, uint64_t now)
+{
+	const struct levels *l = &enforce_levels;
+	struct admit_usage u;
+	struct admit_rate tool;
+
+	levels_drain(g, l, now, &u);
+	tool = (struct admit_rate){ adm_gauge(g->w, l->tool),
+		adm_gauge(g->w, l->at) };
+	admit_rate_charge(&tool, g->policy.limit[ADMIT_D_GLOBAL_TOOL_RATE], n,
+	    now);
+	adm_set_gauge(g->w, l->tool, tool.level_milli);
+}
+
 /* seconds_roll - start a new second for the per-second figures. */
 static void
 seconds_roll(struct adm *g, uint64_t now)
@@ -384,6 +401,18 @@ adm_message(struct role_ctx *ctx, const struct proto_msg *m)
 		break;
 	case PROTO_T_ADMIT_SHADOW:
 		shadow_evaluate(g, m->u.admit_shadow.user);
+		break;
+	case PROTO_T_TOOL_CHARGE:
+		if (m->u.tool_charge.count > 0 &&
+		    m->u.tool_charge.count <= 1000) {
+			uint64_t now = now_ms();
+
+			tools_charge(g, m->u.tool_charge.count, now);
+			seconds_roll(g, now);
+			adm_set_gauge(g->w, ADM_G_TOOL_THIS_SECOND,
+			    adm_gauge(g->w, ADM_G_TOOL_THIS_SECOND) +
+				m->u.tool_charge.count);
+		}
 		break;
 	case PROTO_T_CHAT_RELEASE:
 		/* ticket 0: a stream admitted in shadow mode, never held */

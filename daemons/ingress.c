@@ -23,6 +23,7 @@
 #include "gate/jwt.h"
 #include "gate/outcall.h"
 #include "gate/routes.h"
+#include "shm/requests.h"
 #include "http/client.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -35,6 +36,10 @@ enum method {
 
 typedef int64_t (*head_fn)(struct ing *g, struct httpd_req *req);
 typedef void (*body_fn)(struct ing *g, struct httpd_req *req);
+
+/* at exit, how long the answers and error events just written have to
+ * reach their clients */
+#define EXIT_FLUSH_MS 1000
 
 /*
  * The route table (SPEC §3): ROUTE(ID, path, methods, head handler, body
@@ -56,6 +61,12 @@ enum route_id {
 #undef ROUTE_ENUM
 	ROUTE_COUNT
 };
+
+/* rows of the request counters (shm/requests.h): 0 unmatched, then the
+ * fixed routes, then the proxied paths */
+#define ROUTE_ROW0 1u
+_Static_assert(ROUTE_ROW0 + ROUTE_COUNT + 32 <= RQ_MAX_ROUTES,
+    "request counter rows");
 
 static const struct route {
 	const char *path;
@@ -171,15 +182,23 @@ on_head(void *arg, struct httpd_req *req)
 	enum route_id id;
 
 	r = route_of(httpd_req_path(req), &id);
+	if (r != NULL)
+		httpd_req_set_route(req, ROUTE_ROW0 + id);
 	if (r == NULL) {
 		unsigned allow;
 		const struct proxy_route *p = proxy_of(g, httpd_req_path(req),
 		    httpd_req_method(req), &allow);
 
-		if (p != NULL)
+		if (p != NULL) {
+			httpd_req_set_route(req,
+			    g->proxy_row[p - g->proxies]);
 			return proxy_head(g, req, p);
+		}
 		if (allow == 0)
 			return ing_fail(g, req, RG_E_NOT_FOUND, NULL, 0, NULL);
+		/* allow's lowest bit: a proxied route on this path */
+		httpd_req_set_route(req,
+		    g->proxy_row[__builtin_ctz(allow)]);
 		return proxy_405(g, req, allow);
 	}
 	if ((method_bit(httpd_req_method(req)) & r->methods) == 0) {
@@ -254,11 +273,53 @@ on_error(void *arg, struct httpd_req *req, enum httpd_err err)
 	    NULL, 0, &h);
 }
 
+/* on_done - every request, when it is over: the route's counters and
+ * the access log. */
+static void
+on_done(void *arg, struct httpd_req *req, const struct httpd_done *d)
+{
+	struct ing *g = arg;
+
+	rq_count(g->rq, d->route, d->status, (int)d->code - 1, d->answer_us,
+	    d->bytes);
+	access_done(g, req, d);
+}
+
 static const struct httpd_ops ingress_http = {
 	.on_head = on_head,
 	.on_request = on_request,
 	.on_error = on_error,
+	.on_done = on_done,
 };
+
+/* count_routes - name the rows of this instance's request counters:
+ * unmatched, the fixed routes, then each distinct proxied path. */
+static void
+count_routes(struct ing *g)
+{
+	const char *names[RQ_MAX_ROUTES];
+	unsigned n = 0;
+
+	names[n++] = "unmatched";
+	for (unsigned i = 0; i < ROUTE_COUNT; i++)
+		names[n++] = routes[i].path;
+	for (size_t i = 0; i < g->nproxies; i++) {
+		unsigned row = 0;
+
+		/* one row per path (proxied routes differ by method) */
+		for (unsigned j = ROUTE_ROW0; j < n; j++)
+			if (strcmp(names[j], g->proxies[i].path) == 0)
+				row = j;
+		if (row == 0 && n < RQ_MAX_ROUTES) {
+			row = n;
+			names[n++] = g->proxies[i].path;
+		}
+		g->proxy_row[i] = row;
+	}
+	g->rq = rq_block(&g->ctx->shm, g->ctx->instance);
+	if (g->rq != NULL)
+		rq_routes(g->rq, names, n, (int32_t)getpid());
+}
 
 /* --- the role -------------------------------------------------------------*/
 
@@ -328,6 +389,8 @@ ingress_init(struct role_ctx *ctx)
 	g->wake = event_new(ctx->base, -1, 0, wake, g);
 	if (outbound_init(g) != 0 || chat_init(g) != 0)
 		return -1;
+	count_routes(g);
+	(void)access_setup(g, NULL);
 	g->listen_fd = role_listener(ROLE_LISTEN_FD_ENV);
 	if (g->listen_fd < 0)
 		g->listen_fd = httpd_listen(c->http_listen, 1, err,
@@ -342,6 +405,26 @@ ingress_init(struct role_ctx *ctx)
 	return 0;
 }
 
+/*
+ * exit_flush - let the answers and the streams' error events written at
+ * exit reach their clients: run the loop (ticks and messages no longer
+ * reach the ingress) until every connection has closed, at most
+ * EXIT_FLUSH_MS.
+ */
+static void
+exit_flush(struct role_ctx *ctx, struct ing *g)
+{
+	const struct timeval slice = { 0, 50 * 1000 };
+	uint64_t until = mono_ms() + EXIT_FLUSH_MS;
+
+	ctx->priv = NULL;
+	while (httpd_nconns(g->httpd) > 0 && mono_ms() < until) {
+		event_base_loopexit(ctx->base, &slice);
+		event_base_loop(ctx->base, EVLOOP_ONCE);
+	}
+	ctx->priv = g;
+}
+
 static void
 ingress_exit(struct role_ctx *ctx)
 {
@@ -350,11 +433,15 @@ ingress_exit(struct role_ctx *ctx)
 	if (g == NULL || g->httpd == NULL)
 		return;
 	/* stop taking requests; commit what was accepted; answer it */
+	g->stopping = 1;
 	httpd_drain(g->httpd);
 	chat_exit(g);
 	role_commit_drain(ctx);
 	ing_wake_workers(g);
-	httpd_free(g->httpd);
+	exit_flush(ctx, g);
+	httpd_free(g->httpd); /* close callbacks still use the chat table */
+	chat_table_free(g);
+	access_exit(g);
 	close(g->listen_fd);
 	event_free(g->wake);
 	httpc_free(g->http);
@@ -379,9 +466,17 @@ ingress_message(struct role_ctx *ctx, const struct proto_msg *m)
 		chat_message(ctx->priv, m);
 }
 
+static void
+ingress_reload(struct role_ctx *ctx, const struct config *old)
+{
+	if (ctx->priv != NULL)
+		(void)access_setup(ctx->priv, old);
+}
+
 static const struct role_ops ingress_ops = {
 	.role = ROLE_INGRESS,
 	.init = ingress_init,
+	.on_reload = ingress_reload,
 	.on_message = ingress_message,
 	.on_timer = ingress_tick,
 	.on_exit = ingress_exit,

@@ -13,6 +13,7 @@
  *   ingress_chat.c     POST/OPTIONS /api/chat: auth, admission, the
  *                      SSE stream from the provider
  *   ingress_health.c   GET /api/chat/health
+ *   ingress_access.c   the request id and the access log
  *
  * Nothing here blocks the event loop; every error answer goes through
  * ing_fail.
@@ -41,6 +42,8 @@ struct httpc;
 struct jwt_verifier;
 struct proxy_route;
 struct outcall_env;
+struct rq_block;
+struct alog;
 
 struct ing {
 	struct role_ctx *ctx;
@@ -55,9 +58,13 @@ struct ing {
 	struct outcall_env *out;
 	struct jwt_verifier *jwt; /* NULL: auth.jwt not configured */
 	struct proxy_route *proxies;
+	int stopping; /* at exit: no new chat starts (503) */
 	size_t nproxies;
 	struct tel_table tel; /* rate-limit events, coalesced */
 	struct ing_chats *chats; /* chat streams (ingress_chat.c) */
+	struct rq_block *rq;     /* this instance's request counters */
+	struct alog *alog;       /* the access log; NULL: off */
+	unsigned proxy_row[32];  /* proxied route -> its row in rq */
 };
 
 #define CFG(g) ((g)->ctx->cfg)
@@ -112,6 +119,21 @@ void ing_tel_flush(struct ing *g);
 /* ing_secret - a configured secret, or NULL when unset or empty. */
 const char *ing_secret(const char *v);
 
+/* --- request id and access log (ingress_access.c) ------------------------*/
+
+/* ing_request_id - the request's X-Request-Id when sane, else an id made
+ * for it (16 hex digits); the same on every call for one request. */
+const char *ing_request_id(struct ing *g, struct httpd_req *req, char *buf,
+    size_t len);
+/* access_setup - open (old NULL) or follow a reload: reopen the same
+ * file, or switch to the new log.access settings.  -1 after logging why
+ * when the file cannot be opened (the log is then off). */
+int access_setup(struct ing *g, const struct config *old);
+/* access_done - the line of a finished request */
+void access_done(struct ing *g, struct httpd_req *req,
+    const struct httpd_done *d);
+void access_exit(struct ing *g);
+
 /* --- the durable hand-off (ingress_webhook.c) -----------------------------*/
 
 struct handoff;
@@ -146,8 +168,11 @@ void chat_message(struct ing *g, const struct proto_msg *m);
 int chat_init(struct ing *g);
 /* chat_tick - once a second: heartbeats. */
 void chat_tick(struct ing *g);
-/* chat_exit - every stream ends (an error event; or 503 before start). */
+/* chat_exit - every stream ends (an error event; or 503 before start);
+ * the table stays until chat_table_free (after the connections are
+ * gone: their close callbacks still find their chats). */
 void chat_exit(struct ing *g);
+void chat_table_free(struct ing *g);
 
 /* --- route families -------------------------------------------------------*/
 

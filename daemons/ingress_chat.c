@@ -254,6 +254,9 @@ chat_head(struct ing *g, struct httpd_req *req)
 
 	if (strcmp(httpd_req_method(req), "OPTIONS") == 0)
 		return preflight(g, req, origin);
+	if (g->stopping) /* a head completed while the ingress stops */
+		return ing_fail(g, req, RG_E_OVERLOADED,
+		    "The gateway is restarting; retry shortly.", 1, NULL);
 	if (origin != NULL && !ing_origin_allowed(g, origin))
 		return ing_fail(g, req, RG_E_FORBIDDEN, "Origin not allowed.",
 		    0, NULL);
@@ -325,6 +328,11 @@ chat_body(struct ing *g, struct httpd_req *req, void *data)
 	size_t len;
 	int rc;
 
+	if (g->stopping) { /* the body came in while the ingress stops */
+		fail(g, req, c, RG_E_OVERLOADED,
+		    "The gateway is restarting; retry shortly.", 1);
+		return;
+	}
 	body = httpd_req_body(req, &len);
 	switch (chatreq_parse(body, len, &cr, msg, sizeof(msg))) {
 	case CHATREQ_INVALID_JSON:
@@ -436,6 +444,8 @@ stream_error_end(struct ing *g, struct httpd_req *req, struct chat *c,
 {
 	struct ui_buf b = { 0 };
 
+	/* counted with the route as this code, though the status was 200 */
+	httpd_req_set_code(req, (unsigned)e + 1);
 	ui_error(&b, rg_error_code(e), text);
 	ui_finish(&b, "error");
 	ui_done(&b);
@@ -487,6 +497,9 @@ record(struct ing *g, unsigned from, const struct sb_record *r)
 			fail(g, req, c, RG_E_UPSTREAM_ERROR, NULL, 0);
 			return;
 		}
+		/* an error event ends it: counted as that code */
+		if (r->aux > 0 && r->aux <= RG_E_COUNT)
+			httpd_req_set_code(req, r->aux);
 		if (stream_write(g, req, c, r->data, r->len) == 0) {
 			chat_done(g, req, c);
 			httpd_stream_end(req);
@@ -713,7 +726,14 @@ chat_exit(struct ing *g)
 			if (cs->by_provider[p] == c)
 				chat_done(g, req, c);
 		}
-	event_free(cs->watch);
-	free(cs);
+}
+
+void
+chat_table_free(struct ing *g)
+{
+	if (g->chats == NULL)
+		return;
+	event_free(g->chats->watch);
+	free(g->chats);
 	g->chats = NULL;
 }

@@ -47,15 +47,7 @@ ing_cors(const struct ing *g, struct httpd_req *req, struct hdrs *h)
 static const char *
 u64_str(char *buf, uint64_t v)
 {
-	char tmp[21];
-	size_t n = 0, i = 0;
-
-	do
-		tmp[n++] = (char)('0' + v % 10);
-	while ((v /= 10) != 0);
-	while (n > 0)
-		buf[i++] = tmp[--n];
-	buf[i] = '\0';
+	buf[fmt_u64(buf, v, 10)] = '\0';
 	return buf;
 }
 
@@ -94,6 +86,7 @@ ing_fail(struct ing *g, struct httpd_req *req, enum rg_error e,
 		hdr_add(h, "Retry-After", u64_str(h->retry, retry_s));
 	if (e == RG_E_INTERNAL_ERROR)
 		COUNT(g, ing_internal_errors);
+	httpd_req_set_code(req, (unsigned)e + 1);
 	httpd_respond(req, rg_error_status(e), h->h, h->n, body, len);
 	return -1;
 }

@@ -32,6 +32,7 @@
 
 struct handoff {
 	uint64_t req_id;
+	char rid[72]; /* the request's id, for its deliveries */
 	struct ing *g;
 	handoff_answer_fn answer;
 	struct replay_batch batch;
@@ -43,6 +44,7 @@ handoff_new(struct httpd_req *req, unsigned n, const char *scope,
     const char *topic)
 {
 	struct handoff *h = xcalloc(1, sizeof(*h));
+	char rid[72];
 
 	h->req_id = httpd_req_id(req);
 	h->items = xcalloc(n ? n : 1, sizeof(*h->items));
@@ -51,6 +53,9 @@ handoff_new(struct httpd_req *req, unsigned n, const char *scope,
 	h->batch.scope = scope;
 	h->batch.topic = topic;
 	h->batch.now_ms = now_ms();
+	strlcpy_rg(h->rid, ing_request_id(NULL, req, rid, sizeof(rid)),
+	    sizeof(h->rid));
+	h->batch.request_id = h->rid;
 	return h;
 }
 

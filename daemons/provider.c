@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -38,11 +39,15 @@
 #include "daemons/skeleton.h"
 #include "gate/chatstream.h"
 #include "gate/errors.h"
+#include "gate/jobq.h"
 #include "gate/outcall.h"
 #include "gate/retry.h"
 #include "gate/sse.h"
+#include "gate/toolcache.h"
+#include "gate/tools.h"
 #include "http/client.h"
 #include "proto/streambatch.h"
+#include "shm/requests.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -58,11 +63,31 @@
 #define WATCH_MS 100      /* how often dead ingress processes are looked for */
 #define SSE_MAX_LINE (256u * 1024u)
 #define STREAM_IDLE_MS 30000 /* longest pause inside a stream (at least) */
-#define TEXT_ID "text-0"
+#define JW_BUCKETS 4096u      /* tool jobs waited for, by id */
+#define TOOL_ARGS_MAX 65536u  /* a tool call's arguments, as streamed */
 
 enum route { ROUTE_PRIMARY, ROUTE_SECONDARY };
 
 struct pv;
+
+/* One tool call of the model's current answer. */
+struct tcall {
+	char id[136];               /* the model's call id */
+	char name[JOBQ_TOOL_MAX];
+	char *args;                 /* the arguments' text, as the model
+	                             * sent it ("{}" when none) */
+	char *content;              /* what goes back to the model */
+	char job[JOBQ_ID_LEN + 1];  /* its job while queued, else "" */
+	int resolved;
+};
+
+/* A queued job a stream waits for. */
+struct jobwait {
+	char job[JOBQ_ID_LEN + 1];
+	uint64_t stream;
+	unsigned call;
+	struct jobwait *next;
+};
 
 /* One chat stream. */
 struct pstream {
@@ -87,10 +112,21 @@ struct pstream {
 	struct sse_reader sse;
 	char route_model[256];
 	const char *finish; /* the upstream's finish_reason, mapped */
+	/* the agent loop (SPEC §7) */
+	unsigned round;   /* model calls made before the current one */
+	int step_open, text_open;
+	char text_id[16];
+	int call_over;    /* the current call's [DONE] came with tool calls */
+	struct oai_calls calls;  /* being assembled */
+	struct tcall *tc; /* the calls of this round */
+	unsigned ntc, pending;
+	unsigned calls_made; /* tool calls of the whole chat */
+	struct event *wait; /* TOOL_JOB_WAIT_MS for the queued ones */
 	int started;  /* the head (first token) is out or pending */
 	int head_sent;
 	int done;     /* the last events are pending: END follows */
 	int errored;  /* it ended with an error event */
+	unsigned end_code; /* 1 + the code of that event (0: none) */
 	/* FAIL before the start */
 	int failed;
 	enum rg_error fail_code;
@@ -119,6 +155,13 @@ struct pv {
 	struct event *watch;
 	struct sb_writer sb;
 	char pid_key[16];
+	/* the tools of the config */
+	struct tool_set tools;
+	json_t *openai_tools; /* what the model is offered, or NULL */
+	struct jobq_tool caps[TOOLS_MAX];
+	struct jobq_limits lim;
+	struct jobwait *jw[JW_BUCKETS];
+	struct tl_block *tl; /* per tool counts (the tools area) */
 };
 
 static struct pv the_pv;
@@ -128,6 +171,8 @@ static struct pv the_pv;
 
 static void schedule_flush(struct pv *pv, int urgent);
 static void route_start(struct pstream *s, enum route r);
+static void tool_round(struct pstream *s);
+static void tools_forget(struct pstream *s);
 
 /* --- the streams table ----------------------------------------------------*/
 
@@ -202,6 +247,7 @@ stream_free(struct pstream *s)
 		s->inext->iprev = s->iprev;
 	pv->nstreams--;
 	SHM_STORE(&pv->ctx->self->counters.prov_streams_open, pv->nstreams);
+	tools_forget(s);
 	json_decref(s->messages);
 	free(s->model);
 	sse_free(&s->sse);
@@ -239,7 +285,15 @@ route_provider(enum route r)
 				    CB_PROV_OPENROUTER_CHAT_SECONDARY;
 }
 
-/* start - the first token came: the head of the stream (SPEC §7). */
+/* tools_on - the model is offered the tools of the config. */
+static int
+tools_on(const struct pv *pv)
+{
+	return pv->openai_tools != NULL && CFG(pv)->chat_max_tool_rounds > 0;
+}
+
+/* start - the first output came (a token, or the tool calls): the head
+ * of the stream (SPEC §7). */
 static void
 start(struct pstream *s)
 {
@@ -250,11 +304,52 @@ start(struct pstream *s)
 	ui_route(&s->out, route_name(s->route),
 	    cb_provider_name(route_provider(s->route)), s->route_model,
 	    s->attempts + (s->oc != NULL ? outcall_attempts(s->oc) : 1));
-	ui_start_step(&s->out);
-	ui_text_start(&s->out, TEXT_ID);
-	/* the request is not needed any more: no retry after this */
-	json_decref(s->messages);
-	s->messages = NULL;
+	if (!tools_on(s->pv)) {
+		/* no retry after this, and no later round */
+		json_decref(s->messages);
+		s->messages = NULL;
+	}
+}
+
+/* step_begin - one step per model call: start-step before its output. */
+static void
+step_begin(struct pstream *s)
+{
+	start(s);
+	if (!s->step_open) {
+		ui_start_step(&s->out);
+		s->step_open = 1;
+	}
+}
+
+static void
+text_begin(struct pstream *s)
+{
+	step_begin(s);
+	if (!s->text_open) {
+		snprintf(s->text_id, sizeof(s->text_id), "text-%u", s->round);
+		ui_text_start(&s->out, s->text_id);
+		s->text_open = 1;
+	}
+}
+
+static void
+text_close(struct pstream *s)
+{
+	if (s->text_open) {
+		ui_text_end(&s->out, s->text_id);
+		s->text_open = 0;
+	}
+}
+
+static void
+step_close(struct pstream *s)
+{
+	text_close(s);
+	if (s->step_open) {
+		ui_finish_step(&s->out);
+		s->step_open = 0;
+	}
 }
 
 /* finish_stream - the last events; END goes with the next batch. */
@@ -263,9 +358,9 @@ finish_stream(struct pstream *s, const char *reason)
 {
 	if (s->done)
 		return;
-	start(s);
-	ui_text_end(&s->out, TEXT_ID);
-	ui_finish_step(&s->out);
+	if (!s->started)
+		text_begin(s); /* an empty answer: an empty text */
+	step_close(s);
 	ui_finish(&s->out, reason);
 	ui_done(&s->out);
 	s->done = 1;
@@ -280,13 +375,14 @@ error_stream(struct pstream *s, enum rg_error e, const char *text)
 	if (s->done)
 		return;
 	start(s);
-	ui_text_end(&s->out, TEXT_ID);
+	text_close(s);
 	ui_error(&s->out, rg_error_code(e), text ? text : rg_error_message(e));
-	ui_finish_step(&s->out);
+	step_close(s);
 	ui_finish(&s->out, "error");
 	ui_done(&s->out);
 	s->done = 1;
 	s->errored = 1;
+	s->end_code = (unsigned)e + 1;
 	COUNT(s->pv, prov_streams_errored);
 	mark_dirty(s);
 }
@@ -334,16 +430,27 @@ on_event(void *arg, const char *data, size_t len)
 		if (c.content_len > 0) {
 			int first = !s->started;
 
-			start(s);
-			ui_text_delta(&s->out, TEXT_ID, c.content,
+			text_begin(s);
+			ui_text_delta(&s->out, s->text_id, c.content,
 			    c.content_len);
 			if (first)
 				COUNT(s->pv, prov_streams_started);
 			mark_dirty(s);
 		}
+		if (tools_on(s->pv) &&
+		    oai_calls_add(&s->calls, &c, TOOL_ARGS_MAX) != 0) {
+			COUNT(s->pv, prov_bad_chunks);
+			oai_chunk_free(&c);
+			s->errored = 1; /* tool calls past the bounds */
+			return 1;
+		}
 		break;
 	case OAI_DONE:
 		oai_chunk_free(&c);
+		if (s->calls.n > 0) {
+			s->call_over = 1; /* up_data runs the tools */
+			return 1;
+		}
 		finish_stream(s, s->finish ? s->finish : "stop");
 		return 1; /* nothing after [DONE] matters */
 	case OAI_ERROR:
@@ -380,6 +487,17 @@ up_data(void *arg, const void *data, size_t len)
 		return;
 	if (sse_feed(&s->sse, data, len, on_event, s) < 0)
 		s->errored = 1; /* a line past the bound: cut it off */
+	if (s->call_over && !s->errored) {
+		/* the model called tools: this call is over (its connection
+		 * is not reused: the next call may start before it ends) */
+		oc = s->oc;
+		s->oc = NULL;
+		s->attempts += outcall_attempts(oc);
+		outcall_cancel(oc);
+		s->call_over = 0;
+		tool_round(s);
+		return;
+	}
 	if (!s->done && !s->errored)
 		return;
 	if (!s->errored && s->oc != NULL)
@@ -477,6 +595,11 @@ route_failed(struct pstream *s, const struct outcall_result *res)
 	log_debug("stream %016llx: %s route: %s, status %d",
 	    (unsigned long long)s->id, route_name(s->route),
 	    outcall_verdict_name(res->verdict), res->status);
+	if (s->started) {
+		/* a later round of the agent loop: the client has bytes */
+		error_stream(s, e, NULL);
+		return;
+	}
 	if (s->route == ROUTE_PRIMARY && failover &&
 	    CFG(pv)->ff_provider_failover_enabled) {
 		COUNT(pv, prov_failovers);
@@ -495,6 +618,11 @@ up_done(void *arg, const struct outcall_result *res)
 	s->attempts += res->attempts;
 	if (s->done)
 		return; /* [DONE] came first, or it already failed */
+	if (s->calls.n > 0 && !s->errored && res->verdict == OUTCALL_ANSWERED &&
+	    res->status == 200 && res->rc == HTTPC_OK) {
+		tool_round(s); /* tool calls, closed without [DONE] */
+		return;
+	}
 	if (s->started) {
 		/* the stream began: no retry now, only an honest end */
 		if (!s->errored && res->verdict == OUTCALL_ANSWERED &&
@@ -572,8 +700,9 @@ route_start(struct pstream *s, enum route r)
 	int64_t retries = r == ROUTE_PRIMARY ? c->chat_provider_primary_retries :
 					       c->chat_provider_secondary_retries;
 	struct outcall_policy pol = {
-		.max_attempts = 1 + (uint32_t)retries,
-		.idempotent = 1, /* nothing reached the client yet */
+		/* no retry once the client got a byte (a later round) */
+		.max_attempts = s->started ? 1 : 1 + (uint32_t)retries,
+		.idempotent = 1, /* nothing of this call reached the client */
 	};
 	struct outcall_result refused;
 	struct httpc_header h[3];
@@ -589,6 +718,8 @@ route_start(struct pstream *s, enum route r)
 	s->errored = 0;
 	body = json_pack("{s:O,s:b}", "messages", s->messages, "stream", 1);
 	route_model(s, r, body);
+	if (tools_on(pv) && s->round < (unsigned)c->chat_max_tool_rounds)
+		json_object_set(body, "tools", pv->openai_tools);
 	text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	if (text == NULL || url_join(url, sizeof(url), base,
@@ -622,6 +753,559 @@ route_start(struct pstream *s, enum route r)
 	memset(auth, 0, sizeof(auth));
 	if (s->oc == NULL)
 		route_failed(s, &refused);
+}
+
+/* --- the agent loop (SPEC §7) ----------------------------------------------*/
+
+static unsigned
+jw_slot(const char *job)
+{
+	return (unsigned)(fnv1a(FNV1A_INIT, job, strlen(job)) % JW_BUCKETS);
+}
+
+static struct jobwait *
+jw_take(struct pv *pv, const char *job)
+{
+	struct jobwait **pp, *w;
+
+	for (pp = &pv->jw[jw_slot(job)]; (w = *pp) != NULL; pp = &w->next)
+		if (strcmp(w->job, job) == 0) {
+			*pp = w->next;
+			return w;
+		}
+	return NULL;
+}
+
+static struct jobwait *
+jw_find(struct pv *pv, const char *job)
+{
+	struct jobwait *w;
+
+	for (w = pv->jw[jw_slot(job)]; w != NULL; w = w->next)
+		if (strcmp(w->job, job) == 0)
+			return w;
+	return NULL;
+}
+
+static void
+jw_add(struct pv *pv, const char *job, uint64_t stream, unsigned call)
+{
+	struct jobwait *w = xcalloc(1, sizeof(*w));
+	unsigned h = jw_slot(job);
+
+	strlcpy_rg(w->job, job, sizeof(w->job));
+	w->stream = stream;
+	w->call = call;
+	w->next = pv->jw[h];
+	pv->jw[h] = w;
+}
+
+/* tools_forget - the stream's tool calls end with it: its queued jobs
+ * still run (and fill the cache), nobody waits for them. */
+static void
+tools_forget(struct pstream *s)
+{
+	for (unsigned i = 0; i < s->ntc; i++) {
+		free(jw_take(s->pv, s->tc[i].job));
+		free(s->tc[i].args);
+		free(s->tc[i].content);
+	}
+	free(s->tc);
+	s->tc = NULL;
+	s->ntc = s->pending = 0;
+	oai_calls_free(&s->calls);
+	if (s->wait != NULL) {
+		event_free(s->wait);
+		s->wait = NULL;
+	}
+}
+
+/* resolved - call t has its answer; the next round when it was the last. */
+static void next_round(struct pstream *s);
+
+/* tcount - field f of tool name's row in the tools area grows by one */
+static void
+tcount(struct pv *pv, const char *name, enum tl_field f)
+{
+	tl_add(pv->tl, tl_find(pv->tl, name), f, 1);
+}
+
+static void
+resolved(struct pstream *s, struct tcall *t)
+{
+	t->resolved = 1;
+	t->job[0] = '\0';
+	mark_dirty(s);
+}
+
+/* tool_ok - the tool's result (an upstream's 2xx body) for call t. */
+static void
+tool_ok(struct pstream *s, struct tcall *t, const char *body, size_t len,
+    int cut)
+{
+	size_t max = (size_t)CFG(s->pv)->chat_tool_result_max_bytes;
+	json_t *out;
+
+	if (len > max) {
+		len = max;
+		cut = 1;
+	}
+	t->content = xmalloc(len + 1);
+	memcpy(t->content, body, len);
+	t->content[len] = '\0';
+	out = cut ? NULL : json_loadb(body, len, JSON_DECODE_ANY, NULL);
+	if (out == NULL)
+		out = json_string(t->content); /* cut, or not JSON */
+	if (out == NULL)
+		out = json_string("(a result that is not UTF-8)");
+	ui_tool_output(&s->out, t->id, out, 0);
+	json_decref(out);
+	tcount(s->pv, t->name, TL_RESULTS);
+	resolved(s, t);
+}
+
+/* tool_fail - call t failed: reason (one of the backpressure reasons, or
+ * NULL) and a line for the client; the model gets the non-fatal text. */
+static void
+tool_fail(struct pstream *s, struct tcall *t, const char *reason,
+    const char *text)
+{
+	json_t *j;
+
+	if (reason != NULL) {
+		ui_tool_backpressure(&s->out, t->name, reason);
+		j = json_pack("{s:s,s:s}", "error", "temporarily unavailable",
+		    "reason", reason);
+	} else {
+		j = json_pack("{s:s}", "error", text);
+	}
+	ui_tool_error(&s->out, t->id, text);
+	t->content = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	resolved(s, t);
+}
+
+static void
+tool_fail_bp(struct pstream *s, struct tcall *t, const char *reason)
+{
+	char text[128];
+
+	snprintf(text, sizeof(text), "temporarily unavailable (%s)", reason);
+	tool_fail(s, t, reason, text);
+}
+
+/* circuit_open - the circuit of the tool's upstream refuses calls now. */
+static int
+circuit_open(struct pv *pv, const struct tool_def *d)
+{
+	struct cb_status st;
+
+	return cb_status(&pv->ctx->shm, d->provider, &st) == 0 &&
+	    st.state == CB_ST_OPEN &&
+	    now_ms() < st.opened_at + st.cooldown_ms;
+}
+
+/* cache_get - the cached result of d(args): 1 and the body, or 0. */
+static int
+cache_get(struct pv *pv, const struct tool_def *d, const json_t *args,
+    void **body, size_t *len)
+{
+	return d->cache_ns[0] != '\0' &&
+	    tc_get(pv->ctx->store, d->cache_ns, d->name, args, now_ms(), body,
+		len) == 0;
+}
+
+/* The jobs of one round, queued in one transaction. */
+struct enqueue {
+	struct pv *pv;
+	uint64_t stream;
+	unsigned round, n;
+	struct {
+		unsigned call;
+		char id[JOBQ_ID_LEN + 1];
+		char tool[JOBQ_TOOL_MAX];
+		enum jobq_qos qos;
+		json_t *args;
+		int rc;
+	} e[OAI_MAX_CALLS];
+};
+
+static int
+enqueue_apply(struct store_txn *txn, void *arg)
+{
+	struct enqueue *q = arg;
+	uint64_t now = now_ms();
+
+	for (unsigned i = 0; i < q->n; i++) {
+		struct jobq_new j = { q->e[i].id, q->e[i].tool, q->e[i].qos,
+			q->e[i].args, NULL, q->pv->ctx->instance + 1 };
+		int rc = jobq_enqueue(txn, &j, &q->pv->lim, now);
+
+		q->e[i].rc = rc;
+		if (rc != STORE_OK && rc != JOBQ_SATURATED)
+			return rc;
+	}
+	return STORE_OK;
+}
+
+static void
+wake_workers(struct pv *pv, unsigned n)
+{
+	unsigned workers = role_instances(CFG(pv), ROLE_TOOL_WORKER);
+	struct proto_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_T_TOOL_WAKE;
+	m.u.tool_wake.count = n;
+	for (unsigned i = 0; i < workers; i++)
+		(void)link_send(pv->ctx->link, ROLE_TOOL_WORKER, i, &m);
+}
+
+static void
+enqueue_done(struct role_ctx *ctx, void *arg, int rc)
+{
+	struct enqueue *q = arg;
+	struct pv *pv = q->pv;
+	struct pstream *s = stream_find(pv, q->stream);
+	unsigned queued = 0;
+
+	(void)ctx;
+	for (unsigned i = 0; i < q->n; i++) {
+		struct tcall *t;
+
+		if (rc == STORE_OK && q->e[i].rc == STORE_OK)
+			queued++;
+		json_decref(q->e[i].args);
+		if (s == NULL || s->done || s->round != q->round)
+			continue; /* the chat went: the job runs for the cache */
+		t = &s->tc[q->e[i].call];
+		if (rc == STORE_OK && q->e[i].rc == STORE_OK) {
+			COUNT(pv, prov_tool_queued);
+			tcount(pv, t->name, TL_JOBS_QUEUED);
+			continue;
+		}
+		free(jw_take(pv, q->e[i].id)); /* no such job */
+		if (t->resolved)
+			continue;
+		if (rc != STORE_OK) {
+			log_err("tool jobs: store %s: not queued",
+			    store_rc_name(rc));
+			tool_fail(s, t, NULL, "the tool queue is unavailable");
+		} else {
+			COUNT(pv, prov_tool_saturated);
+			tcount(pv, t->name, TL_QUEUE_SATURATED);
+			tool_fail_bp(s, t, "queue_saturated");
+		}
+		s->pending--;
+	}
+	if (queued > 0)
+		wake_workers(pv, queued);
+	if (s != NULL && !s->done && s->round == q->round && s->pending == 0)
+		next_round(s);
+	free(q);
+}
+
+static void
+wait_over(evutil_socket_t fd, short what, void *arg)
+{
+	struct pstream *s = arg;
+
+	(void)fd;
+	(void)what;
+	for (unsigned i = 0; i < s->ntc; i++) {
+		struct tcall *t = &s->tc[i];
+
+		if (t->resolved || t->job[0] == '\0')
+			continue;
+		free(jw_take(s->pv, t->job));
+		COUNT(s->pv, prov_tool_timeouts);
+		tcount(s->pv, t->name, TL_WAIT_TIMEOUTS);
+		tool_fail_bp(s, t, "queue_timeout");
+		s->pending--;
+	}
+	if (s->pending == 0)
+		next_round(s);
+}
+
+static void
+job_id(char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char r[JOBQ_ID_LEN / 2];
+
+	if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+		uint64_t a = mono_us() ^ ((uint64_t)getpid() << 40);
+		static uint64_t seq;
+
+		a = mix64(a + ++seq);
+		memcpy(r, &a, 8);
+		a = mix64(a);
+		memcpy(r + 8, &a, 8);
+	}
+	for (size_t i = 0; i < sizeof(r); i++) {
+		out[2 * i] = hex[r[i] >> 4];
+		out[2 * i + 1] = hex[r[i] & 15];
+	}
+	out[JOBQ_ID_LEN] = '\0';
+}
+
+/* tool_call - one call of the round: validated, from the cache, or into
+ * the batch of jobs to queue. */
+static void
+tool_call(struct pstream *s, unsigned i, struct enqueue *q)
+{
+	struct pv *pv = s->pv;
+	struct tcall *t = &s->tc[i];
+	const struct tool_def *d = tools_find(&pv->tools, t->name);
+	json_t *args = json_loads(t->args, 0, NULL);
+	char err[256];
+	void *body;
+	size_t len;
+
+	if (args != NULL) {
+		ui_tool_input(&s->out, t->id, t->name, args);
+	} else {
+		json_t *raw = json_string(t->args);
+
+		ui_tool_input(&s->out, t->id, t->name, raw);
+		json_decref(raw);
+	}
+	COUNT(pv, prov_tool_calls);
+	tcount(pv, t->name, TL_CALLS);
+	if (d == NULL) {
+		COUNT(pv, prov_tool_invalid);
+		tool_fail(s, t, NULL, "unknown tool");
+	} else if (!json_is_object(args) ||
+	    tools_check_args(d, args, err, sizeof(err)) != 0) {
+		char text[300];
+
+		COUNT(pv, prov_tool_invalid);
+		tcount(pv, t->name, TL_INVALID);
+		snprintf(text, sizeof(text), "invalid arguments: %s",
+		    json_is_object(args) ? err : "not a JSON object");
+		tool_fail(s, t, NULL, text);
+	} else if (cache_get(pv, d, args, &body, &len)) {
+		COUNT(pv, prov_tool_cache_hits);
+		tcount(pv, t->name, TL_CACHE_HITS);
+		tool_ok(s, t, body, len, 0);
+		free(body);
+	} else if (circuit_open(pv, d)) {
+		if (d->cache_ns[0] != '\0') {
+			COUNT(pv, prov_tool_cache_misses);
+			tcount(pv, t->name, TL_CACHE_MISSES);
+		}
+		tcount(pv, t->name, TL_CIRCUIT_OPEN);
+		tool_fail_bp(s, t, "circuit_open");
+	} else {
+		if (d->cache_ns[0] != '\0') {
+			COUNT(pv, prov_tool_cache_misses);
+			tcount(pv, t->name, TL_CACHE_MISSES);
+		}
+		q->e[q->n].call = i;
+		job_id(q->e[q->n].id);
+		/* waited for from now: a result may come before the commit's
+		 * word reaches this loop */
+		strlcpy_rg(t->job, q->e[q->n].id, sizeof(t->job));
+		jw_add(pv, t->job, s->id, i);
+		strlcpy_rg(q->e[q->n].tool, d->name, sizeof(q->e[q->n].tool));
+		q->e[q->n].qos = d->qos;
+		q->e[q->n].args = args;
+		q->n++;
+		return; /* args go with the job */
+	}
+	json_decref(args);
+}
+
+/* charge - admission charged the chat ADMISSION_EST_TOOL_CALLS_PER_MSG
+ * tool calls when it admitted it; the calls past that are charged now. */
+static void
+charge(struct pstream *s, unsigned calls)
+{
+	unsigned est = (unsigned)CFG(s->pv)->admission_est_tool_calls_per_msg;
+	unsigned before = s->calls_made, extra;
+	struct proto_msg m;
+
+	s->calls_made += calls;
+	if (s->ticket == 0 || s->calls_made <= est)
+		return; /* not admitted by admission, or within the estimate */
+	extra = s->calls_made - (before > est ? before : est);
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_T_TOOL_CHARGE;
+	m.u.tool_charge.stream = s->id;
+	m.u.tool_charge.count = extra;
+	(void)link_send(s->pv->ctx->link, ROLE_ADMISSION, 0, &m);
+}
+
+/* tool_round - the model's answer ended with tool calls: each is shown
+ * to the client (tool-input-available), answered from the cache or
+ * queued, and the model is called again with the results. */
+static void
+tool_round(struct pstream *s)
+{
+	struct pv *pv = s->pv;
+	struct enqueue *q;
+	int first = !s->started;
+
+	if (s->round >= (unsigned)CFG(pv)->chat_max_tool_rounds) {
+		oai_calls_free(&s->calls); /* no more rounds: as it is */
+		finish_stream(s, "tool-calls");
+		return;
+	}
+	step_begin(s);
+	if (first)
+		COUNT(pv, prov_streams_started);
+	text_close(s);
+	s->tc = xcalloc(s->calls.n, sizeof(*s->tc));
+	s->ntc = 0;
+	for (unsigned i = 0; i < s->calls.n; i++) {
+		const struct oai_call *k = &s->calls.c[i];
+		struct tcall *t;
+
+		if (!k->used)
+			continue;
+		t = &s->tc[s->ntc++];
+		if (k->id != NULL && k->id[0] != '\0')
+			strlcpy_rg(t->id, k->id, sizeof(t->id));
+		else
+			snprintf(t->id, sizeof(t->id), "call-%u-%u", s->round,
+			    i);
+		strlcpy_rg(t->name, k->name != NULL ? k->name : "",
+		    sizeof(t->name));
+		t->args = xstrdup(k->args != NULL && k->alen > 0 ? k->args :
+								  "{}");
+	}
+	oai_calls_free(&s->calls);
+	charge(s, s->ntc);
+	q = xcalloc(1, sizeof(*q));
+	q->pv = pv;
+	q->stream = s->id;
+	q->round = s->round;
+	s->pending = s->ntc;
+	for (unsigned i = 0; i < s->ntc; i++) {
+		tool_call(s, i, q);
+		if (s->tc[i].resolved)
+			s->pending--;
+	}
+	mark_dirty(s);
+	if (q->n == 0) {
+		free(q);
+		next_round(s);
+		return;
+	}
+	if (s->wait == NULL)
+		s->wait = evtimer_new(pv->ctx->base, wait_over, s);
+	if (s->wait != NULL) {
+		int64_t ms = CFG(pv)->tool_job_wait_ms;
+		struct timeval tv = { (time_t)(ms / 1000),
+			(suseconds_t)(ms % 1000) * 1000 };
+
+		evtimer_add(s->wait, &tv);
+	}
+	if (role_commit(pv->ctx, enqueue_apply, enqueue_done, q) != 0) {
+		/* stopping: the stream ends with the process */
+		for (unsigned i = 0; i < q->n; i++)
+			json_decref(q->e[i].args);
+		free(q);
+	}
+}
+
+/* next_round - every call of the round has its answer: the model again,
+ * with its calls and their results. */
+static void
+next_round(struct pstream *s)
+{
+	struct pv *pv = s->pv;
+	json_t *calls = json_array();
+
+	if (s->wait != NULL)
+		evtimer_del(s->wait);
+	step_close(s);
+	for (unsigned i = 0; i < s->ntc; i++)
+		json_array_append_new(calls, json_pack("{s:s,s:s,s:{s:s,s:s}}",
+		    "id", s->tc[i].id, "type", "function", "function", "name",
+		    s->tc[i].name, "arguments", s->tc[i].args));
+	json_array_append_new(s->messages, json_pack("{s:s,s:n,s:o}", "role",
+	    "assistant", "content", "tool_calls", calls));
+	for (unsigned i = 0; i < s->ntc; i++)
+		json_array_append_new(s->messages, json_pack("{s:s,s:s,s:s}",
+		    "role", "tool", "tool_call_id", s->tc[i].id, "content",
+		    s->tc[i].content != NULL ? s->tc[i].content : ""));
+	tools_forget(s);
+	s->round++;
+	COUNT(pv, prov_tool_rounds);
+	mark_dirty(s);
+	route_start(s, s->route);
+}
+
+/* tool_result - a tool-worker's word on a job. */
+static void
+tool_result(struct pv *pv, const struct proto_tool_result *m)
+{
+	char job[JOBQ_ID_LEN + 1];
+	struct jobwait *w;
+	struct pstream *s;
+	struct tcall *t;
+	static const char *const reasons[] = { NULL, "dead_letter",
+		"bulkhead_saturated", "circuit_open" };
+
+	if (m->job.len != JOBQ_ID_LEN)
+		return;
+	memcpy(job, m->job.p, JOBQ_ID_LEN);
+	job[JOBQ_ID_LEN] = '\0';
+	if (m->outcome == 4 || m->outcome == 5) {
+		/* progress: a preliminary output; the chat keeps waiting */
+		json_t *o;
+
+		if ((w = jw_find(pv, job)) == NULL ||
+		    (s = stream_find(pv, w->stream)) == NULL || s->done ||
+		    w->call >= s->ntc || s->tc[w->call].resolved)
+			return;
+		o = json_pack("{s:s,s:i}", "status",
+		    m->outcome == 4 ? "running" : "retrying", "attempt",
+		    (int)m->attempts);
+		ui_tool_output(&s->out, s->tc[w->call].id, o, 1);
+		json_decref(o);
+		mark_dirty(s);
+		return;
+	}
+	if ((w = jw_take(pv, job)) == NULL)
+		return; /* its chat went, or it was given up */
+	s = stream_find(pv, w->stream);
+	t = s != NULL && w->call < s->ntc ? &s->tc[w->call] : NULL;
+	free(w);
+	if (t == NULL || t->resolved || s->done)
+		return;
+	COUNT(pv, prov_tool_results);
+	if (m->outcome == 0)
+		tool_ok(s, t, m->body.p != NULL ? m->body.p : "", m->body.len,
+		    m->cut);
+	else
+		tool_fail_bp(s, t, m->outcome < RG_NELEM(reasons) ?
+		    reasons[m->outcome] : "dead_letter");
+	if (--s->pending == 0)
+		next_round(s);
+}
+
+/* tools_load - the tools of the config, what the model is offered and
+ * the queue's limits. */
+static void
+tools_load(struct pv *pv)
+{
+	char err[512];
+
+	tools_free(&pv->tools);
+	json_decref(pv->openai_tools);
+	pv->openai_tools = NULL;
+	if (tools_parse(CFG(pv), &pv->tools, err, sizeof(err)) != 0) {
+		log_err("tools: %s; the model is offered no tool", err);
+		memset(&pv->tools, 0, sizeof(pv->tools));
+	}
+	pv->openai_tools = tools_openai(&pv->tools);
+	tools_limits(&pv->tools, CFG(pv), pv->caps, &pv->lim);
+	if (pv->tl == NULL)
+		pv->tl = tl_claim(&pv->ctx->shm, pv->ctx->slot,
+		    (int32_t)getpid());
+	tools_name_rows(&pv->tools, pv->tl);
 }
 
 /* --- batches to the ingress -----------------------------------------------*/
@@ -662,7 +1346,7 @@ add_records(struct pv *pv, struct pstream *s)
 	if (s->done) {
 		r = (struct sb_record){ .stream = s->id,
 			.kind = SB_END,
-			.aux = (uint32_t)s->errored };
+			.aux = s->end_code };
 		if (sb_add(&pv->sb, &r, BATCH_MAX) != 0) {
 			pv->sb.len = mark;
 			pv->sb.n = n;
@@ -860,6 +1544,9 @@ pv_message(struct role_ctx *ctx, const struct proto_msg *m)
 	case PROTO_T_CHAT_CANCEL:
 		chat_cancel(pv, m->u.chat_cancel.stream);
 		break;
+	case PROTO_T_TOOL_RESULT:
+		tool_result(pv, &m->u.tool_result);
+		break;
 	default:
 		break;
 	}
@@ -913,6 +1600,7 @@ pv_init(struct role_ctx *ctx)
 	pv->flush = event_new(ctx->base, -1, 0, flush_cb, pv);
 	pv->resend = evtimer_new(ctx->base, flush_cb, pv);
 	pv->watch = event_new(ctx->base, -1, EV_PERSIST, watch_cb, pv);
+	tools_load(pv);
 	if (pv->flush == NULL || pv->resend == NULL || pv->watch == NULL ||
 	    event_add(pv->watch, &tv) != 0)
 		return -1;
@@ -950,12 +1638,33 @@ pv_exit(struct role_ctx *ctx)
 	event_free(pv->watch);
 	httpc_free(pv->http);
 	sb_free(&pv->sb);
+	tools_free(&pv->tools);
+	json_decref(pv->openai_tools);
+	role_commit_drain(ctx);
+	for (unsigned i = 0; i < JW_BUCKETS; i++)
+		while (pv->jw[i] != NULL) {
+			struct jobwait *w = pv->jw[i];
+
+			pv->jw[i] = w->next;
+			free(w);
+		}
+}
+
+static void
+pv_reload(struct role_ctx *ctx, const struct config *old)
+{
+	struct pv *pv = ctx->priv;
+
+	(void)old;
+	if (pv != NULL)
+		tools_load(pv); /* streams keep the round they are in */
 }
 
 static const struct role_ops provider_ops = {
 	.role = ROLE_PROVIDER,
 	.init = pv_init,
 	.on_message = pv_message,
+	.on_reload = pv_reload,
 	.on_exit = pv_exit,
 };
 

@@ -33,12 +33,14 @@
 #include "daemons/skeleton.h"
 #include "gate/jwt.h"
 #include "gate/routes.h"
+#include "gate/tools.h"
 #include "http/server.h"
 #include "proto/link.h"
 #include "shm/admission.h"
 #include "shm/bulkhead.h"
 #include "shm/circuit.h"
 #include "shm/ratelimit.h"
+#include "shm/requests.h"
 #include "shm/shm.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -149,7 +151,7 @@ find_libexec(void)
 
 /*
  * load_config - config_load plus the checks that need more than one knob
- * (the proxied routes, the JWT settings), with the values relgated runs
+ * (the proxied routes, the tools, the JWT settings), with the values relgated runs
  * with filled in, so that children, relstat and relctl all see them:
  * relative paths taken from the directory relgated started in,
  * ingress.count 0 as the number of processes, an empty libexec_dir as the
@@ -161,6 +163,7 @@ load_config(char *err, size_t errlen)
 	struct config *cfg = config_load(sv.config_path, sv.load_flags, err,
 	    errlen);
 	struct proxy_route *routes;
+	struct tool_set tools;
 	char why[400];
 	size_t n;
 
@@ -181,6 +184,12 @@ load_config(char *err, size_t errlen)
 		return NULL;
 	}
 	free(routes);
+	if (tools_parse(cfg, &tools, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "config: %s", why);
+		config_free(cfg);
+		return NULL;
+	}
+	tools_free(&tools);
 	if (cfg->auth_jwt_secret != NULL || cfg->auth_jwt_public_key_file != NULL) {
 		struct jwt_verifier *v = jwt_verifier_from_config(cfg, why,
 		    sizeof(why));
@@ -1058,6 +1067,7 @@ main(int argc, char **argv)
 		cb_area_init(&sv.shm);
 		bh_area_init(&sv.shm);
 		adm_area_init(&sv.shm);
+		oc_area_init(&sv.shm);
 	}
 	sv.self = shm_proc(&sv.shm, 0);
 	sv.self->role = ROLE_SUPERVISOR;

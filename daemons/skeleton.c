@@ -24,6 +24,7 @@
 #include "gate/jwt.h"
 #include "gate/outcall.h"
 #include "shm/bulkhead.h"
+#include "shm/requests.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -122,7 +123,8 @@ role_outcall_env(struct role_ctx *ctx, struct httpc *http,
 		.http = http,
 		.cfg = &ctx->cfg,
 		.alert = outcall_alert,
-		.alert_arg = ctx };
+		.alert_arg = ctx,
+		.stats = oc_claim(&ctx->shm, ctx->slot, (int32_t)getpid()) };
 }
 
 struct jwt_verifier *

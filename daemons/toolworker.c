@@ -1,10 +1,12 @@
 /*
- * tool-worker - runs queued work: the delivery worker, which takes the
- * webhooks the ingress stored (gate/delivq) to the application backend
- * (SPEC §3 "Deliveries to the application").
+ * tool-worker - runs queued work: the tool jobs the providers queue
+ * (toolworker_jobs.c), and the delivery worker, which takes the webhooks
+ * the ingress stored (gate/delivq) to the application backend (SPEC §3
+ * "Deliveries to the application").
  *
  * A delivery is POSTed to backend.url + "/" + topic with Idempotency-Key
- * and X-Relgate-Delivery (the delivery id) and X-Relgate-Signature
+ * and X-Relgate-Delivery (the delivery id), X-Request-Id (the id of the
+ * request it came from, as in the access log) and X-Relgate-Signature
  * (sha256=HMAC of the body with backend.secret), through the circuit and
  * the bulkhead "backend" (gate/outcall).  A lease of the bulkhead is
  * taken before a row is claimed, so a full bulkhead leaves rows ready
@@ -27,6 +29,7 @@
 #include <event2/event.h>
 
 #include "daemons/skeleton.h"
+#include "daemons/toolworker.h"
 #include "gate/crypto.h"
 #include "gate/delivq.h"
 #include "gate/outcall.h"
@@ -73,6 +76,7 @@ struct tw {
 	int again;        /* a wake-up came during the claim */
 	int stopping;
 	int warned_unset; /* backend.url missing, said once */
+	struct tj *jobs;  /* the tool-job runner (toolworker_jobs.c) */
 };
 
 static struct tw the_tw;
@@ -271,7 +275,7 @@ send_one(struct tw *w, struct delivq_item *it, struct bh_lease *lease)
 	struct outcall_policy pol = { .max_attempts = 1 };
 	struct outcall_result refused;
 	char sig[CRYPTO_SIG_LEN], url[2048];
-	struct httpc_header h[4];
+	struct httpc_header h[5];
 
 	a->w = w;
 	a->item = *it;
@@ -280,6 +284,7 @@ send_one(struct tw *w, struct delivq_item *it, struct bh_lease *lease)
 	h[1] = (struct httpc_header){ "Idempotency-Key", a->item.id };
 	h[2] = (struct httpc_header){ "X-Relgate-Delivery", a->item.id };
 	h[3] = (struct httpc_header){ "X-Relgate-Signature", sig };
+	h[4] = (struct httpc_header){ "X-Request-Id", a->item.request_id };
 	crypto_sig_sha256(c->backend_secret, a->item.body, a->item.blen, sig);
 	if (url_join(url, sizeof(url), c->backend_url, a->item.topic) < 0)
 		url[0] = '\0';
@@ -287,7 +292,7 @@ send_one(struct tw *w, struct delivq_item *it, struct bh_lease *lease)
 	    &(struct httpc_req){ .method = "POST",
 		.url = url,
 		.headers = h,
-		.nheaders = 4,
+		.nheaders = a->item.request_id[0] != '\0' ? 5 : 4,
 		.body = a->item.body,
 		.body_len = a->item.blen,
 		.connect_ms = (unsigned)c->backend_timeout_ms,
@@ -323,7 +328,7 @@ claim_pass(evutil_socket_t fd, short what, void *arg)
 {
 	struct tw *w = arg;
 	const struct config *c = CFG(w);
-	unsigned room;
+	unsigned room, due = 0;
 	struct step *s;
 
 	(void)fd;
@@ -345,6 +350,14 @@ claim_pass(evutil_socket_t fd, short what, void *arg)
 	room = w->ninflight >= room ? 0 : room - w->ninflight;
 	if (room == 0)
 		return; /* an answer kicks the next pass */
+	/* leases only for rows that are due: a lease taken for nothing
+	 * would count as the bulkhead's use, and a full one as saturated */
+	if (delivq_due_count(w->ctx->store, now_ms(),
+		room < CLAIM_MAX ? room : CLAIM_MAX, &due) == STORE_OK) {
+		if (due == 0)
+			return; /* the next poll or an enqueue's wake looks again */
+		room = due;
+	}
 	s = xcalloc(1, sizeof(*s));
 	s->kind = S_CLAIM;
 	s->now = now_ms();
@@ -421,14 +434,31 @@ tw_init(struct role_ctx *ctx)
 	if (w->kick == NULL || w->poll == NULL || event_add(w->poll, &tv))
 		return -1;
 	kick(w, 0);
+	if ((w->jobs = tj_new(ctx, &w->out)) == NULL)
+		return -1;
 	return 0;
 }
 
 static void
 tw_message(struct role_ctx *ctx, const struct proto_msg *m)
 {
-	if (m->type == PROTO_T_DELIVERY_WAKE && ctx->priv != NULL)
-		kick(ctx->priv, 0);
+	struct tw *w = ctx->priv;
+
+	if (w == NULL)
+		return;
+	if (m->type == PROTO_T_DELIVERY_WAKE)
+		kick(w, 0);
+	else if (m->type == PROTO_T_TOOL_WAKE)
+		tj_wake(w->jobs);
+}
+
+static void
+tw_timer(struct role_ctx *ctx)
+{
+	struct tw *w = ctx->priv;
+
+	if (w != NULL)
+		tj_timer(w->jobs);
 }
 
 static void
@@ -443,6 +473,7 @@ tw_reload(struct role_ctx *ctx, const struct config *old)
 	event_del(w->poll);
 	event_add(w->poll, &tv);
 	kick(w, 0);
+	tj_reload(w->jobs);
 }
 
 static void
@@ -462,7 +493,9 @@ tw_exit(struct role_ctx *ctx)
 		outcall_cancel(a->oc);
 		attempt_free(a);
 	}
+	tj_stop(w->jobs);
 	role_commit_drain(ctx);
+	tj_free(w->jobs);
 	httpc_free(w->http);
 	event_free(w->kick);
 	event_free(w->poll);
@@ -472,6 +505,7 @@ static const struct role_ops toolworker_ops = {
 	.role = ROLE_TOOL_WORKER,
 	.init = tw_init,
 	.on_message = tw_message,
+	.on_timer = tw_timer,
 	.on_reload = tw_reload,
 	.on_exit = tw_exit,
 };

@@ -60,6 +60,77 @@ oai_chunk_free(struct oai_chunk *c)
 	c->root = NULL;
 }
 
+/* --- tool calls ------------------------------------------------------------*/
+
+/* append - more text to a call's member (NUL-ended); -1 past max. */
+static int
+append(char **p, size_t *len, const char *s, size_t n, size_t max)
+{
+	if (*len + n > max)
+		return -1;
+	*p = xrealloc(*p, *len + n + 1);
+	memcpy(*p + *len, s, n);
+	*len += n;
+	(*p)[*len] = '\0';
+	return 0;
+}
+
+int
+oai_calls_add(struct oai_calls *a, const struct oai_chunk *c, size_t max)
+{
+	json_t *calls = json_object_get(json_object_get(json_array_get(
+	    json_object_get(c->root, "choices"), 0), "delta"), "tool_calls");
+	json_t *tc;
+	size_t i;
+
+	if (calls == NULL || json_is_null(calls))
+		return 0;
+	if (!json_is_array(calls))
+		return -1;
+	json_array_foreach(calls, i, tc) {
+		json_t *ix = json_object_get(tc, "index");
+		json_t *fn = json_object_get(tc, "function");
+		json_t *v;
+		struct oai_call *k;
+		json_int_t at = json_is_integer(ix) ? json_integer_value(ix) :
+		    (json_int_t)i;
+
+		if (at < 0 || at >= OAI_MAX_CALLS)
+			return -1;
+		k = &a->c[at];
+		k->used = 1;
+		if ((unsigned)at + 1 > a->n)
+			a->n = (unsigned)at + 1;
+		v = json_object_get(tc, "id");
+		if (json_is_string(v) &&
+		    append(&k->id, &k->idlen, json_string_value(v),
+			json_string_length(v), 128) != 0)
+			return -1;
+		v = json_object_get(fn, "name");
+		if (json_is_string(v) &&
+		    append(&k->name, &k->namelen, json_string_value(v),
+			json_string_length(v), 128) != 0)
+			return -1;
+		v = json_object_get(fn, "arguments");
+		if (json_is_string(v) &&
+		    append(&k->args, &k->alen, json_string_value(v),
+			json_string_length(v), max) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+void
+oai_calls_free(struct oai_calls *a)
+{
+	for (unsigned i = 0; i < OAI_MAX_CALLS; i++) {
+		free(a->c[i].id);
+		free(a->c[i].name);
+		free(a->c[i].args);
+	}
+	memset(a, 0, sizeof(*a));
+}
+
 /* --- the client's stream --------------------------------------------------*/
 
 static void
@@ -208,4 +279,61 @@ void
 ui_done(struct ui_buf *b)
 {
 	lit(b, "data: [DONE]\n\n");
+}
+
+/* jval - a JSON value (compact; one line). */
+static void
+jval(struct ui_buf *b, const json_t *v)
+{
+	char *t = v != NULL ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) :
+			      NULL;
+
+	lit(b, t != NULL ? t : "null");
+	free(t);
+}
+
+void
+ui_tool_input(struct ui_buf *b, const char *call_id, const char *tool,
+    const json_t *input)
+{
+	lit(b, "data: {\"type\":\"tool-input-available\",\"toolCallId\":");
+	cstr(b, call_id);
+	lit(b, ",\"toolName\":");
+	cstr(b, tool);
+	lit(b, ",\"input\":");
+	jval(b, input);
+	lit(b, "}\n\n");
+}
+
+void
+ui_tool_output(struct ui_buf *b, const char *call_id, const json_t *output,
+    int preliminary)
+{
+	lit(b, "data: {\"type\":\"tool-output-available\",\"toolCallId\":");
+	cstr(b, call_id);
+	lit(b, ",\"output\":");
+	jval(b, output);
+	if (preliminary)
+		lit(b, ",\"preliminary\":true");
+	lit(b, "}\n\n");
+}
+
+void
+ui_tool_error(struct ui_buf *b, const char *call_id, const char *text)
+{
+	lit(b, "data: {\"type\":\"tool-output-error\",\"toolCallId\":");
+	cstr(b, call_id);
+	lit(b, ",\"errorText\":");
+	cstr(b, text);
+	lit(b, "}\n\n");
+}
+
+void
+ui_tool_backpressure(struct ui_buf *b, const char *tool, const char *reason)
+{
+	lit(b, "data: {\"type\":\"data-tool-backpressure\",\"data\":{\"tool\":");
+	cstr(b, tool);
+	lit(b, ",\"reason\":");
+	cstr(b, reason);
+	lit(b, "}}\n\n");
 }

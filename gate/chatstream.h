@@ -45,6 +45,31 @@ struct oai_chunk {
 enum oai_kind oai_parse(const char *data, size_t len, struct oai_chunk *c);
 void oai_chunk_free(struct oai_chunk *c);
 
+/*
+ * The tool calls of one model answer, assembled from the chunks' deltas
+ * (choices[0].delta.tool_calls[]: index, then id, function.name and
+ * pieces of function.arguments).  Calls are kept by their index.
+ */
+#define OAI_MAX_CALLS 8
+
+struct oai_call {
+	int used;
+	char *id, *name, *args; /* NUL-ended, or NULL (none came) */
+	size_t idlen, namelen, alen;
+};
+
+struct oai_calls {
+	struct oai_call c[OAI_MAX_CALLS];
+	unsigned n; /* the highest index seen + 1 */
+};
+
+/* oai_calls_add - the tool-call deltas of chunk c into a; -1 when an
+ * index is out of 0..OAI_MAX_CALLS-1, an id or name is over 128 bytes,
+ * the arguments over max, or the deltas are not of that shape. */
+int oai_calls_add(struct oai_calls *a, const struct oai_chunk *c,
+    size_t max);
+void oai_calls_free(struct oai_calls *a);
+
 /* --- the client's stream --------------------------------------------------*/
 
 struct ui_buf {
@@ -70,6 +95,17 @@ void ui_text_end(struct ui_buf *b, const char *id);
 void ui_error(struct ui_buf *b, const char *code, const char *text);
 /* {"type":"finish","finishReason":reason} (NULL: no reason) */
 void ui_finish(struct ui_buf *b, const char *reason);
+/* {"type":"tool-input-available","toolCallId","toolName","input"} */
+void ui_tool_input(struct ui_buf *b, const char *call_id, const char *tool,
+    const json_t *input);
+/* {"type":"tool-output-available","toolCallId","output"[,"preliminary":true]} */
+void ui_tool_output(struct ui_buf *b, const char *call_id,
+    const json_t *output, int preliminary);
+/* {"type":"tool-output-error","toolCallId","errorText"} */
+void ui_tool_error(struct ui_buf *b, const char *call_id, const char *text);
+/* {"type":"data-tool-backpressure","data":{"tool","reason"}} */
+void ui_tool_backpressure(struct ui_buf *b, const char *tool,
+    const char *reason);
 /* data: [DONE] */
 void ui_done(struct ui_buf *b);
 /* : ping (an SSE comment: the heartbeat) */

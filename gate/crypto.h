@@ -18,6 +18,10 @@
 void crypto_hmac_sha256(const void *key, size_t keylen, const void *msg,
     size_t len, unsigned char out[CRYPTO_SHA256_LEN]);
 
+/* crypto_sha256 - out = SHA-256(msg); msg may be NULL when len is 0. */
+void crypto_sha256(
+    const void *msg, size_t len, unsigned char out[CRYPTO_SHA256_LEN]);
+
 /* crypto_hex_encode - lowercase hex of src into dst, NUL-terminated;
  * dstlen must be at least 2*len+1 (asserted).  Returns 2*len. */
 size_t crypto_hex_encode(

@@ -148,6 +148,9 @@ delivq_create(struct store_txn *txn, const struct delivq_new *d,
 	    d->idem_scope, "idemKey", key, "payload", d->payload);
 	if (row == NULL)
 		return STORE_EINVAL;
+	if (d->request_id != NULL)
+		json_object_set_new(row, "requestId",
+		    json_string(d->request_id));
 	rc = row_save(txn, d->id, row);
 	json_decref(row);
 	if (rc == STORE_OK)
@@ -240,6 +243,7 @@ delivq_claim(struct store_txn *txn, uint64_t now, int32_t owner,
 		if (rc != STORE_OK)
 			break;
 		json_object_set_new(row, "state", json_string("leased"));
+		set_u64(row, "leasedAt", now);
 		set_u64(row, "leaseUntil", now + lease_ms);
 		set_u64(row, "leaseOwner", (uint64_t)owner);
 		if ((rc = row_save(txn, id, row)) != STORE_OK ||
@@ -254,6 +258,10 @@ delivq_claim(struct store_txn *txn, uint64_t now, int32_t owner,
 		topic = json_string_value(json_object_get(row, "topic"));
 		strlcpy_rg(it->topic, topic ? topic : "", sizeof(it->topic));
 		it->attempts = (uint32_t)row_u64(row, "attempts");
+		if (json_is_string(json_object_get(row, "requestId")))
+			strlcpy_rg(it->request_id, json_string_value(
+			    json_object_get(row, "requestId")),
+			    sizeof(it->request_id));
 		payload = json_object_get(row, "payload");
 		it->body = json_dumps(payload ? payload : json_null(),
 		    JSON_COMPACT | JSON_ENCODE_ANY);
@@ -297,6 +305,7 @@ reschedule(struct store_txn *txn, const char *id, uint64_t now,
 			json_object_set_new(row, "lastError",
 			    json_string(reason));
 		}
+		json_object_del(row, "leasedAt");
 		json_object_del(row, "leaseUntil");
 		json_object_del(row, "leaseOwner");
 		rc = row_save(txn, id, row);
@@ -336,6 +345,7 @@ delivq_dead(struct store_txn *txn, const char *id, uint64_t now,
 		set_u64(row, "lastAttemptAt", now);
 		json_object_set_new(row, "deadLetterReason",
 		    json_string(reason));
+		json_object_del(row, "leasedAt");
 		json_object_del(row, "leaseUntil");
 		json_object_del(row, "leaseOwner");
 		rc = row_save(txn, id, row);
@@ -389,9 +399,110 @@ delivq_next_due(struct store_txn *txn, uint64_t *at)
 	return rc;
 }
 
+struct due_count {
+	uint64_t now;
+	unsigned max, n;
+};
+
+static int
+due_row(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen, uint64_t expires)
+{
+	struct due_count *d = arg;
+	const unsigned char *k = key;
+	uint64_t at = 0;
+
+	(void)val;
+	(void)vlen;
+	(void)expires;
+	if (klen != DELIVQ_KEY_LEN)
+		return 0;
+	for (int i = 0; i < 8; i++)
+		at = at << 8 | k[i];
+	if (at > d->now)
+		return 1; /* in due order: the rest is later */
+	return ++d->n >= d->max;
+}
+
+int
+delivq_due_count(struct store *st, uint64_t now, unsigned max, unsigned *n)
+{
+	struct due_count d = { now, max, 0 };
+	int rc = max > 0 ? store_scan(st, STORE_DELIVERIES_READY, NULL, 0, now,
+	    due_row, &d) : STORE_OK;
+
+	*n = d.n;
+	return rc;
+}
+
 void
 delivq_item_free(struct delivq_item *it)
 {
 	free(it->body);
 	it->body = NULL;
+}
+
+struct stats_ctx {
+	uint64_t now, since;
+	size_t max;
+	struct delivq_stats *out;
+};
+
+static uint64_t
+age_of(uint64_t now, uint64_t at)
+{
+	return at != 0 && now > at ? now - at : 0;
+}
+
+static int
+stats_row(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen, uint64_t expires)
+{
+	struct stats_ctx *c = arg;
+	struct delivq_stats *s = c->out;
+	json_t *row = json_loadb(val, vlen, 0, NULL);
+	const char *st = json_string_value(json_object_get(row, "state"));
+	uint64_t age;
+
+	(void)key;
+	(void)klen;
+	(void)expires;
+	if (c->max != 0 && s->rows >= c->max) {
+		json_decref(row);
+		s->truncated = 1;
+		return 1;
+	}
+	s->rows++;
+	if (st != NULL && strcmp(st, "ready") == 0) {
+		uint64_t since = row_u64(row, "requeuedAt");
+
+		s->queued++;
+		if (since == 0)
+			since = row_u64(row, "createdAt");
+		age = age_of(c->now, since);
+		if (age > s->oldest_queued_age_ms)
+			s->oldest_queued_age_ms = age;
+	} else if (st != NULL && strcmp(st, "leased") == 0) {
+		s->running++;
+		age = age_of(c->now, row_u64(row, "leasedAt"));
+		if (age > s->oldest_running_age_ms)
+			s->oldest_running_age_ms = age;
+	} else {
+		/* dead, or a row that cannot be read (it becomes one) */
+		s->dead++;
+		if (row_u64(row, "deadLetterAt") >= c->since)
+			s->dead_recent++;
+	}
+	json_decref(row);
+	return 0;
+}
+
+int
+delivq_stats(struct store *st, uint64_t now, uint64_t since_ms,
+    size_t max_rows, struct delivq_stats *out)
+{
+	struct stats_ctx c = { now, since_ms, max_rows, out };
+
+	memset(out, 0, sizeof(*out));
+	return store_scan(st, STORE_DELIVERIES, NULL, 0, now, stats_row, &c);
 }

@@ -9,8 +9,9 @@
  * dead letters, no index entry).  A row leaves the table only when the
  * backend answered 2xx (delivq_complete); nothing else deletes one.
  *
- * Every function runs inside a write transaction (role_commit) and acts
- * only through it, so each may be re-run (see store.h).
+ * Every function but delivq_stats runs inside a write transaction
+ * (role_commit) and acts only through it, so each may be re-run (see
+ * store.h); delivq_stats only reads.
  */
 #ifndef RG_DELIVQ_H
 #define RG_DELIVQ_H
@@ -30,6 +31,7 @@ struct delivq_item {
 	char topic[64];
 	uint32_t attempts; /* attempts made before this one */
 	char *body;        /* the payload JSON (malloc'd) */
+	char request_id[65]; /* the request it came from ("" if unknown) */
 	size_t blen;
 };
 
@@ -41,6 +43,7 @@ struct delivq_new {
 	const char *idem_key;
 	size_t idem_klen;
 	json_t *payload; /* the body to deliver (not taken) */
+	const char *request_id; /* the request it came from (may be NULL) */
 };
 
 /* delivq_create - the only way a row is made: written ready, due at now.
@@ -73,9 +76,37 @@ int delivq_dead(struct store_txn *txn, const char *id, uint64_t now,
  * an unreadable row (nothing could be delivered). */
 int delivq_requeue(struct store_txn *txn, const char *id, uint64_t now);
 
+/* delivq_due_count - how many rows are due by now, counted up to max, in
+ * a read transaction of its own (a worker's look before it takes
+ * bulkhead leases for them). */
+int delivq_due_count(struct store *st, uint64_t now, unsigned max,
+    unsigned *n);
+
 /* delivq_next_due - due time of the earliest indexed row (0 if none). */
 int delivq_next_due(struct store_txn *txn, uint64_t *at);
 
 void delivq_item_free(struct delivq_item *it);
+
+/* The queue's health at one time (the queue alert rule, gate/alerts). */
+struct delivq_stats {
+	uint64_t queued;       /* ready: waiting for an attempt */
+	uint64_t running;      /* leased: an attempt in progress */
+	uint64_t dead;         /* in the dead letters */
+	uint64_t dead_recent;  /* of those, gone there since the window */
+	uint64_t oldest_queued_age_ms;  /* now - createdAt (or requeuedAt) */
+	uint64_t oldest_running_age_ms; /* now - leasedAt */
+	uint64_t rows;         /* rows read */
+	int truncated;         /* max_rows reached: the counts are lower
+	                          bounds */
+};
+
+/*
+ * delivq_stats - read the table deliveries in one read transaction, at
+ * most max_rows rows (0: all): counts by state, the dead letters since
+ * since_ms, and the ages of the oldest waiting and running rows at now.
+ * Unreadable rows count as dead.  Reads only; may run on any thread.
+ */
+int delivq_stats(struct store *st, uint64_t now, uint64_t since_ms,
+    size_t max_rows, struct delivq_stats *out);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "conf/config.h"
 #include "gate/retry.h"
+#include "shm/requests.h"
 #include "util/util.h"
 
 #define HDR_MAX 16
@@ -44,6 +45,8 @@ struct outcall {
 	int status;        /* this attempt's answer, 0 = none yet */
 	int discard;       /* this attempt's answer will be retried */
 	int delivered;     /* body bytes reached the caller */
+	uint64_t sent_us;  /* mono: this attempt began */
+	uint64_t head_us;  /* from then to its answer's head */
 	char retry_after[64];
 	char content_type[128];
 	char *resp; /* collected body */
@@ -181,6 +184,7 @@ static void
 finish(struct outcall *oc, struct outcall_result *res)
 {
 	outcall_lease_release(oc->env, &oc->lease);
+	oc_verdict(oc->env->stats, oc->provider, res->verdict);
 	res->attempts = oc->attempts;
 	if (res->detail == NULL)
 		res->detail = "";
@@ -204,6 +208,7 @@ on_head(void *arg, const struct httpc_resp *resp)
 	const char *ra = httpc_resp_header(resp, "retry-after");
 
 	oc->status = httpc_resp_status(resp);
+	oc->head_us = mono_us() - oc->sent_us;
 	strlcpy_rg(oc->content_type, ct ? ct : "", sizeof(oc->content_type));
 	strlcpy_rg(oc->retry_after, ra ? ra : "", sizeof(oc->retry_after));
 	oc->rlen = 0;
@@ -254,6 +259,22 @@ retry_fire(evutil_socket_t fd, short what, void *arg)
 	send_attempt(oc);
 }
 
+/* failure_of - the outcome counted for a failed attempt */
+static enum oc_outcome
+failure_of(enum cb_error kind)
+{
+	switch (kind) {
+	case CB_ERR_CONNECT:
+		return OC_CONNECT;
+	case CB_ERR_TIMEOUT:
+		return OC_TIMEOUT;
+	case CB_ERR_CANCELLED:
+		return OC_CANCELLED;
+	default:
+		return OC_PROTOCOL;
+	}
+}
+
 static void
 on_done(void *arg, const struct httpc_result *hres)
 {
@@ -283,6 +304,9 @@ on_done(void *arg, const struct httpc_result *hres)
 	    kind == CB_ERR_NONE ? cb_classify_http(status) :
 				  cb_classify_error(kind, 0),
 	    now, oc->lim.threshold);
+	oc_attempt(oc->env->stats, oc->provider,
+	    kind == CB_ERR_NONE ? status : 0, failure_of(kind),
+	    oc->status > 0, oc->head_us);
 	oc->has_ticket = 0;
 	st.idempotent = (uint8_t)oc->pol.idempotent;
 	/* nothing reached the server: safe to send again */
@@ -317,6 +341,8 @@ send_attempt(struct outcall *oc)
 
 	oc->attempts++;
 	oc->status = 0;
+	oc->head_us = 0;
+	oc->sent_us = mono_us();
 	oc->discard = 0;
 	oc->rlen = 0;
 	oc->retry_after[0] = oc->content_type[0] = '\0';
@@ -355,6 +381,7 @@ outcall_start(struct outcall_env *env, unsigned provider,
 		refused->verdict = OUTCALL_SATURATED;
 		refused->retry_ms = ra;
 		refused->detail = "bulkhead saturated";
+		oc_verdict(env->stats, provider, OC_V_SATURATED);
 		oc_free(oc);
 		return NULL;
 	}
@@ -364,6 +391,7 @@ outcall_start(struct outcall_env *env, unsigned provider,
 		refused->verdict = OUTCALL_CIRCUIT_OPEN;
 		refused->retry_ms = ra;
 		refused->detail = "circuit open";
+		oc_verdict(env->stats, provider, OC_V_CIRCUIT_OPEN);
 		oc_free(oc);
 		return NULL;
 	}
@@ -376,6 +404,7 @@ outcall_start(struct outcall_env *env, unsigned provider,
 		outcall_lease_release(env, &oc->lease);
 		refused->verdict = OUTCALL_INVALID;
 		refused->detail = "request not valid";
+		oc_verdict(env->stats, provider, OC_V_INVALID);
 		oc_free(oc);
 		return NULL;
 	}
@@ -393,8 +422,11 @@ outcall_cancel(struct outcall *oc)
 {
 	if (oc == NULL)
 		return;
-	if (oc->call != NULL)
+	if (oc->call != NULL) {
 		httpc_cancel(oc->call);
+		oc_attempt(oc->env->stats, oc->provider, 0, OC_CANCELLED,
+		    oc->status > 0, oc->head_us);
+	}
 	if (oc->has_ticket)
 		cb_record(oc->env->shm, oc->provider, &oc->ticket, CB_NEUTRAL,
 		    now_ms(), oc->lim.threshold);

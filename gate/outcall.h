@@ -22,6 +22,9 @@
  *      that will be retried is not shown to the caller.  Before each retry
  *      the circuit is asked again: open ends the call (OUTCALL_CIRCUIT_OPEN).
  *   5. done: the lease is given back, then on_done runs once.
+ * Every attempt's outcome and time to its answer's head, and every
+ * call's verdict, are counted in env->stats (relgate_outcall_* of
+ * /metrics).
  *
  * Owns: the copy of the request, the lease, the circuit ticket, the retry
  * timer and the collected body.  Must never: call back from inside
@@ -42,6 +45,7 @@
 
 struct config;
 struct event_base;
+struct oc_block;
 struct shm_seg;
 struct outcall;
 
@@ -57,6 +61,9 @@ struct outcall_env {
 	/* randomness of the retry jitter; NULL = the kernel's */
 	uint64_t (*rand)(void *arg);
 	void *rand_arg;
+	/* this process's counters of outcomes, verdicts and latency per
+	 * provider (shm/requests.h); NULL: none */
+	struct oc_block *stats;
 };
 
 /* The configured limits of a provider (RG_PROVIDERS names the knobs). */

@@ -84,6 +84,7 @@ replay_apply(struct store_txn *txn, void *arg)
 				.idem_key = it->key,
 				.idem_klen = it->klen,
 				.payload = it->payload,
+				.request_id = b->request_id,
 			};
 
 			rc = delivq_create(txn, &d, b->now_ms);
@@ -95,4 +96,78 @@ replay_apply(struct store_txn *txn, void *arg)
 		b->fresh++;
 	}
 	return STORE_OK;
+}
+
+/* --- the operator's view ------------------------------------------------*/
+
+struct replay_view {
+	json_t *scopes, *recent;
+	size_t limit;
+};
+
+static int
+replay_row(void *arg, const void *key, size_t klen, const void *val,
+    size_t vlen, uint64_t expires)
+{
+	struct replay_view *v = arg;
+	const char *bar = memchr(key, '|', klen);
+	struct replay_idem rec;
+	char scope[64];
+	json_t *s, *r;
+	size_t n, at;
+
+	(void)expires;
+	if (bar == NULL || vlen != sizeof(rec))
+		return 0;
+	memcpy(&rec, val, sizeof(rec));
+	n = (size_t)(bar - (const char *)key);
+	snprintf(scope, sizeof(scope), "%.*s", (int)n, (const char *)key);
+	s = json_object_get(v->scopes, scope);
+	if (s == NULL) {
+		s = json_pack("{s:I,s:I,s:I}", "keys", (json_int_t)0,
+		    "repeats", (json_int_t)0, "lastSeen", (json_int_t)0);
+		json_object_set_new(v->scopes, scope, s);
+	}
+	json_integer_set(json_object_get(s, "keys"),
+	    json_integer_value(json_object_get(s, "keys")) + 1);
+	json_integer_set(json_object_get(s, "repeats"),
+	    json_integer_value(json_object_get(s, "repeats")) +
+		(json_int_t)(rec.hit_count > 0 ? rec.hit_count - 1 : 0));
+	if ((json_int_t)rec.last_seen >
+	    json_integer_value(json_object_get(s, "lastSeen")))
+		json_integer_set(json_object_get(s, "lastSeen"),
+		    (json_int_t)rec.last_seen);
+	if (v->limit == 0)
+		return 0;
+	/* keep the limit seen last, the newest first */
+	for (at = 0; at < json_array_size(v->recent); at++)
+		if (json_integer_value(json_object_get(
+			json_array_get(v->recent, at), "lastSeen")) <
+		    (json_int_t)rec.last_seen)
+			break;
+	if (at >= v->limit)
+		return 0;
+	r = json_pack("{s:s,s:s%,s:I,s:I}", "scope", scope, "key", bar + 1,
+	    klen - n - 1, "hitCount", (json_int_t)rec.hit_count, "lastSeen",
+	    (json_int_t)rec.last_seen);
+	json_array_insert_new(v->recent, at, r);
+	if (json_array_size(v->recent) > v->limit)
+		json_array_remove(v->recent, v->limit);
+	return 0;
+}
+
+void
+replay_snapshot(json_t *snap, struct store *st, size_t limit)
+{
+	struct replay_view v = { json_object(), json_array(), limit };
+	json_t *o = json_object();
+	int rc = st != NULL ? store_scan(st, STORE_IDEM, NULL, 0, now_ms(),
+	    replay_row, &v) : STORE_EIO;
+
+	json_object_set_new(o, "byScope", v.scopes);
+	json_object_set_new(o, "recentKeys", v.recent);
+	if (rc != STORE_OK)
+		json_object_set_new(o, "error", json_string(st == NULL ?
+			"the store could not be opened" : store_rc_name(rc)));
+	json_object_set_new(snap, "replayProtection", o);
 }

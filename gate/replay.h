@@ -39,6 +39,7 @@ struct replay_item {
 struct replay_batch {
 	const char *scope; /* "gmail_push_history", "whatsapp_message" */
 	const char *topic; /* "gmail.history", "whatsapp.message" */
+	const char *request_id; /* the request's id, into its deliveries */
 	uint64_t now_ms;
 	uint64_t ttl_ms;
 	unsigned n;
@@ -65,5 +66,13 @@ int replay_apply(struct store_txn *txn, void *arg);
 /* replay_idem_key - "scope|key" into buf; -1 if it does not fit. */
 int replay_idem_key(char *buf, size_t len, size_t *out, const char *scope,
     const char *key, size_t klen);
+
+/*
+ * replay_snapshot - replayProtection of relstat -j / GET /snapshot into
+ * snap: per scope, the live keys, the repeats they caught (hits beyond
+ * the first) and the last time one was seen; the limit keys seen last
+ * (scope, key, hitCount, lastSeen).  Without a store: an error string.
+ */
+void replay_snapshot(json_t *snap, struct store *st, size_t limit);
 
 #endif

@@ -13,9 +13,11 @@
 static uint64_t
 fnv_str(uint64_t h, const char *s)
 {
-	for (; s != NULL && *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return (h ^ 0xff) * 1099511628211ull;
+	static const unsigned char sep = 0xff;
+
+	if (s != NULL)
+		h = fnv1a(h, s, strlen(s));
+	return fnv1a(h, &sep, 1);
 }
 
 /* ev_hash - FNV-1a of (bucket, key, outcome, reason); never 0. */

@@ -84,6 +84,12 @@ struct httpd_req {
 	int body_done;   /* httpp_body returned DONE */
 	int head_method; /* HEAD: no body in answers */
 	int end_on_eof;  /* the client's EOF ends it (httpd_req_end_on_eof) */
+	int done;        /* on_done was called */
+	int status;      /* of the answer; 0: none yet */
+	unsigned route, code; /* the application's notes for on_done */
+	uint64_t head_us;     /* mono: the head was parsed */
+	uint64_t answer_us;   /* mono: the answer's head was queued */
+	uint64_t out_mark;    /* conn.queued when the answer began */
 	uint64_t limit;  /* body limit from on_head */
 	size_t consumed; /* bytes of this request when it completes */
 	void (*close_cb)(void *, struct httpd_req *);
@@ -105,6 +111,7 @@ struct conn {
 	size_t in_len, in_cap, rpos; /* the request starts at in + rpos */
 	char *out;
 	size_t out_len, out_pos, out_cap;
+	uint64_t queued; /* bytes ever queued on this connection */
 	uint64_t deadline; /* mono ms: head, body, linger */
 	unsigned in_cb;    /* > 0 while the application runs for us */
 	unsigned dead : 1;
@@ -163,21 +170,6 @@ common_tv(struct event_base *base, unsigned ms)
 	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
 	return event_base_init_common_timeout(base, &tv);
-}
-
-static size_t
-fmt_u64(char *dst, uint64_t v, unsigned base)
-{
-	char tmp[24];
-	size_t n = 0, i;
-
-	do {
-		tmp[n++] = "0123456789abcdef"[v % base];
-		v /= base;
-	} while (v != 0);
-	for (i = 0; i < n; i++)
-		dst[i] = tmp[n - 1 - i];
-	return n;
 }
 
 static const char *
@@ -397,6 +389,7 @@ out_put(struct conn *c, const void *p, size_t n)
 	out_reserve(c, n);
 	memcpy(c->out + c->out_len, p, n);
 	c->out_len += n;
+	c->queued += n;
 }
 
 #define OUT_LIT(c, s) out_put((c), (s), sizeof(s) - 1)
@@ -470,6 +463,35 @@ conn_kill(struct conn *c)
 	kick(c);
 }
 
+/* req_done - on_done for the request of c, once; only for a request
+ * with a head or an answer. */
+static void
+req_done(struct conn *c)
+{
+	struct httpd *h = c->h;
+	struct httpd_req *r = &c->req;
+	struct httpd_done d;
+	uint64_t now;
+
+	if (r->done || (!r->has_head && r->status == 0))
+		return;
+	r->done = 1;
+	if (h->ops->on_done == NULL)
+		return;
+	now = mono_us();
+	d.status = r->status;
+	d.route = r->route;
+	d.code = r->code;
+	d.bytes = r->status != 0 ? c->queued - r->out_mark : 0;
+	/* an answer before the head was parsed has no start: 0 */
+	d.answer_us = r->status != 0 && r->head_us != 0 ?
+	    r->answer_us - r->head_us : 0;
+	d.total_us = r->head_us != 0 ? now - r->head_us : 0;
+	c->in_cb++;
+	h->ops->on_done(h->arg, r, &d);
+	c->in_cb--;
+}
+
 static void
 call_close(struct conn *c)
 {
@@ -489,6 +511,7 @@ call_close(struct conn *c)
 		cb(arg, r);
 		c->in_cb--;
 	}
+	req_done(c);
 	r->id = 0;
 }
 
@@ -524,6 +547,9 @@ req_reset(struct conn *c)
 	r->id = 0;
 	r->has_head = r->awaiting = r->owned = r->streaming = 0;
 	r->body_done = r->head_method = r->end_on_eof = 0;
+	r->done = r->status = 0;
+	r->route = r->code = 0;
+	r->head_us = r->answer_us = r->out_mark = 0;
 	r->limit = 0;
 	r->consumed = 0;
 	r->close_cb = r->drain_cb = NULL;
@@ -820,6 +846,9 @@ put_head(struct conn *c, int status, const struct httpd_header *hdrs,
 	const char *rs = reason(status);
 	size_t i, n;
 
+	c->req.status = status;
+	c->req.answer_us = mono_us();
+	c->req.out_mark = c->queued;
 	OUT_LIT(c, "HTTP/1.1 ");
 	n = fmt_u64(num, (uint64_t)status, 10);
 	num[n++] = ' ';
@@ -870,6 +899,9 @@ complete(struct conn *c)
 	struct httpd_req *r = &c->req;
 	size_t consumed = r->consumed;
 
+	/* over: on_done can neither answer nor abort it */
+	r->awaiting = r->owned = 0;
+	req_done(c);
 	if (c->closing || c->h->draining) {
 		c->closing = 1;
 		r->awaiting = r->owned = r->streaming = 0;
@@ -934,6 +966,7 @@ httpd_req_abort(struct httpd_req *r)
 	r->owned = 0;
 	r->awaiting = 0;
 	r->close_cb = NULL;
+	req_done(c);
 	(void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	conn_kill(c);
 	return 0;
@@ -1099,6 +1132,7 @@ start_request(struct conn *c)
 	h->seq++;
 	r->id = (h->seq << SLOT_BITS) | c->slot;
 	r->has_head = 1;
+	r->head_us = mono_us();
 	r->awaiting = r->owned = 1;
 	r->head_method = strcmp(c->in + c->rpos + p->method.off, "HEAD") == 0;
 	if (r->head_method) {
@@ -1690,6 +1724,18 @@ void *
 httpd_req_data(const struct httpd_req *r)
 {
 	return r->data;
+}
+
+void
+httpd_req_set_route(struct httpd_req *r, unsigned route)
+{
+	r->route = route;
+}
+
+void
+httpd_req_set_code(struct httpd_req *r, unsigned code)
+{
+	r->code = code;
 }
 
 struct httpd *

@@ -105,6 +105,17 @@ struct httpd_header {
 	const char *value; /* Connection are the server's: dropped */
 };
 
+/* What on_done reports of a finished request. */
+struct httpd_done {
+	int status;         /* the answer's status; 0: none was given */
+	unsigned route;     /* httpd_req_set_route's value, 0 if unset */
+	unsigned code;      /* httpd_req_set_code's value, 0 if unset */
+	uint64_t bytes;     /* bytes of the answer queued: head and body */
+	uint64_t answer_us; /* from the request head to the answer's head
+	                       (0: no answer) */
+	uint64_t total_us;  /* from the request head to its end */
+};
+
 /*
  * Callbacks, all from the event loop; arg is httpd_new's arg.
  *
@@ -128,12 +139,20 @@ struct httpd_header {
  *   is a half-close: the request is still answered.  req must not be
  *   used after it returns.
  *   Overridden per request by httpd_req_set_close_cb.  NULL: ignored.
+ * on_done: once per request, when it is over: answered (the answer is
+ *   queued), streamed to its end, or ended without an answer (after
+ *   on_close).  Also for an error answered before the head was parsed
+ *   (the accessors then return ""/NULL, answer_us is 0).  For counters
+ *   and the access log: the request's accessors still work; it can no
+ *   longer be answered or aborted.  NULL: ignored.
  */
 struct httpd_ops {
 	int64_t (*on_head)(void *arg, struct httpd_req *req);
 	void (*on_request)(void *arg, struct httpd_req *req);
 	void (*on_error)(void *arg, struct httpd_req *req, enum httpd_err err);
 	void (*on_close)(void *arg, struct httpd_req *req);
+	void (*on_done)(void *arg, struct httpd_req *req,
+	    const struct httpd_done *d);
 };
 
 /*
@@ -198,6 +217,10 @@ void httpd_req_set_drain_cb(struct httpd_req *req,
     void (*cb)(void *cbarg, struct httpd_req *req), void *cbarg);
 void httpd_req_set_data(struct httpd_req *req, void *data);
 void *httpd_req_data(const struct httpd_req *req);
+/* Two numbers of the application's, given back in on_done (for example
+ * the route and the error code of the answer); 0 = unset. */
+void httpd_req_set_route(struct httpd_req *req, unsigned route);
+void httpd_req_set_code(struct httpd_req *req, unsigned code);
 struct httpd *httpd_req_server(const struct httpd_req *req);
 
 /* Accessors: NUL-terminated views into the connection buffer, valid while

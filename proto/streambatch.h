@@ -7,8 +7,8 @@
  * len (u32), then len bytes; integers big-endian.
  *   HEAD  the upstream answered: status 200; data = the first SSE events
  *   DATA  more SSE events (bytes to write to the client as they are)
- *   END   the last SSE events; the stream is over (aux 1: it ended with
- *         an error event)
+ *   END   the last SSE events; the stream is over (aux 0, or 1 + the
+ *         code of gate/errors.def of the error event it ended with)
  *   FAIL  the stream never started: status is the HTTP status to answer,
  *         aux the Retry-After in ms (0: none), data = "code" NUL "message"
  *
@@ -34,7 +34,7 @@ struct sb_record {
 	uint64_t stream;
 	uint8_t kind;    /* enum sb_kind */
 	uint16_t status; /* HEAD, FAIL */
-	uint32_t aux;    /* FAIL: Retry-After ms; END: 1 ended by an error */
+	uint32_t aux;    /* FAIL: Retry-After ms; END: 1 + error */
 	const void *data;
 	uint32_t len;
 };

@@ -139,6 +139,60 @@ describe(struct adm_area *a)
 	shm_describe_end(&h->described);
 }
 
+#define ADM_NAME(id, name, doc) name,
+#define ADM_DOC(id, name, doc) doc,
+static const char *const counter_names[] = { ADM_COUNTERS(ADM_NAME) };
+static const char *const counter_docs[] = { ADM_COUNTERS(ADM_DOC) };
+static const char *const setting_names[] = { ADM_SETTINGS(ADM_NAME) };
+static const char *const setting_docs[] = { ADM_SETTINGS(ADM_DOC) };
+static const char *const gauge_names[] = { ADM_GAUGES(ADM_NAME) };
+static const char *const gauge_docs[] = { ADM_GAUGES(ADM_DOC) };
+#undef ADM_NAME
+#undef ADM_DOC
+
+/* one_row - a table of one row, the u64 array at off, and its fields */
+static void
+one_row(struct shm_descw *w, const char *table, size_t off,
+    const char *const *names, const char *const *docs, unsigned n,
+    enum shm_type type, const char *doc)
+{
+	shm_desc_table(w, "admission", table,
+	    &(struct shm_table){ .offset = (uint32_t)off,
+		.stride = n * (uint32_t)sizeof(uint64_t),
+		.count = 1 },
+	    doc);
+	shm_desc_u64s(w, table, "", 0, names, docs, n, type, NULL);
+}
+
+void
+adm_describe(struct shm_descw *w)
+{
+	shm_desc_table(w, "admission", "adm.dims",
+	    &(struct shm_table){ .offset = offsetof(struct adm_area, dims),
+		.stride = sizeof(((struct adm_area *)0)->dims[0]),
+		.count = ADM_NDIMS,
+		.names_off = offsetof(struct adm_area, names),
+		.name_size = ADM_NAME_SIZE },
+	    "one row per dimension");
+#define ADM_DF_DESC(id, name, doc)                                        \
+	shm_desc_field(w, "adm.dims", name, ADM_F_##id * sizeof(uint64_t),  \
+	    ADM_F_##id == ADM_F_ENFORCE ? SHM_T_FLAG :                    \
+	    ADM_F_##id == ADM_F_LIMIT ? SHM_T_U64 :                       \
+					  SHM_T_COUNTER,                  \
+	    doc);
+	ADM_DIM_FIELDS(ADM_DF_DESC)
+#undef ADM_DF_DESC
+	one_row(w, "adm.counters", offsetof(struct adm_area, counters),
+	    counter_names, counter_docs, ADM_NCOUNTERS, SHM_T_COUNTER,
+	    "decisions and ticket counters");
+	one_row(w, "adm.settings", offsetof(struct adm_area, settings),
+	    setting_names, setting_docs, ADM_NSETTINGS, SHM_T_U64,
+	    "limits and settings in force");
+	one_row(w, "adm.gauges", offsetof(struct adm_area, gauges),
+	    gauge_names, gauge_docs, ADM_NGAUGES, SHM_T_GAUGE,
+	    "levels, in flight and the writer");
+}
+
 void
 adm_area_init(struct shm_seg *seg)
 {

@@ -174,6 +174,11 @@ size_t adm_area_size(uint32_t *stride, uint32_t *count);
 /* adm_area_of - the area of an attached segment, or NULL. */
 struct adm_area *adm_area_of(const struct shm_seg *seg);
 
+/* adm_describe - shm_create: the tables of the area's scalar fields
+ * (adm.dims, adm.counters, adm.settings, adm.gauges); the tickets and
+ * users are read by their own code. */
+void adm_describe(struct shm_descw *w);
+
 /* adm_area_init - supervisor, after shm_create: names and layout.
  * Idempotent; the writer does it itself if it finds it not done. */
 void adm_area_init(struct shm_seg *seg);

@@ -57,6 +57,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -173,6 +174,34 @@ describe(struct bh_area *a)
 	    sizeof(*h) - offsetof(struct bh_head, head_size));
 	memcpy(h->magic, layout.magic, sizeof(h->magic));
 	shm_describe_end(&h->described);
+}
+
+static const char *const counter_docs[] = {
+#define BH_COUNTER_DOC(id, name, doc) doc,
+	BH_COUNTERS(BH_COUNTER_DOC)
+#undef BH_COUNTER_DOC
+};
+
+void
+bh_describe(struct shm_descw *w)
+{
+	shm_desc_table(w, "bulkhead", "bulkhead",
+	    &(struct shm_table){ .offset = offsetof(struct bh_area, prov),
+		.stride = sizeof(struct bh_prov),
+		.count = BH_NPROVIDERS,
+		.names_off = offsetof(struct bh_area, names),
+		.name_size = BH_NAME_SIZE },
+	    "one bulkhead per provider (the lease words apart)");
+	shm_desc_field(w, "bulkhead", "maxConcurrent",
+	    offsetof(struct bh_prov, max_concurrent), SHM_T_U32,
+	    "places of the bulkhead (as last used)");
+	shm_desc_field(w, "bulkhead", "leaseTtlMs",
+	    offsetof(struct bh_prov, ttl_ms), SHM_T_U32, "lifetime of a lease");
+	shm_desc_field(w, "bulkhead", "lastWarnedAt",
+	    offsetof(struct bh_prov, last_warned_at), SHM_T_TIME_MS,
+	    "last saturation warning");
+	shm_desc_u64s(w, "bulkhead", "counters.", offsetof(struct bh_prov, n),
+	    counter_names, counter_docs, BH_NCOUNTERS, SHM_T_COUNTER, NULL);
 }
 
 void

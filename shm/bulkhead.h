@@ -162,6 +162,10 @@ size_t bh_area_size(uint32_t *stride, uint32_t *count);
  */
 void bh_area_init(struct shm_seg *seg);
 
+/* bh_describe - shm_create: the table "bulkhead" (settings and counters
+ * of each bulkhead; the lease words are read by their own code). */
+void bh_describe(struct shm_descw *w);
+
 /* bh_configure - record a provider's configured cap and TTL for relstat
  * (the supervisor, at start and reload; bh_acquire records what it is
  * passed too). */

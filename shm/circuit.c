@@ -25,6 +25,7 @@
 #include "shm/circuit.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "util/util.h"
@@ -175,6 +176,35 @@ describe(struct cb_area *a)
 		strlcpy_rg(a->names[n++], counter_names[i], CB_NAME_SIZE);
 	memcpy(h->magic, CB_MAGIC, sizeof(h->magic));
 	shm_describe_end(&h->described);
+}
+
+static const char *const counter_docs[] = {
+#define CB_COUNTER_DOC(id, name, doc) doc,
+	CB_COUNTERS(CB_COUNTER_DOC)
+#undef CB_COUNTER_DOC
+};
+
+void
+cb_describe(struct shm_descw *w)
+{
+	shm_desc_table(w, "circuit", "circuit",
+	    &(struct shm_table){ .offset = offsetof(struct cb_area, slot),
+		.stride = sizeof(struct cb_slot),
+		.count = CB_NPROVIDERS,
+		.names_off = offsetof(struct cb_area, names),
+		.name_size = CB_NAME_SIZE },
+	    "one circuit per provider (the state word apart)");
+	shm_desc_field(w, "circuit", "openedAt",
+	    offsetof(struct cb_slot, opened_at), SHM_T_TIME_MS,
+	    "when it last opened");
+	shm_desc_field(w, "circuit", "threshold",
+	    offsetof(struct cb_slot, threshold), SHM_T_U32,
+	    "failures in a row that open it");
+	shm_desc_field(w, "circuit", "cooldownMs",
+	    offsetof(struct cb_slot, cooldown_ms), SHM_T_U32,
+	    "how long it stays open");
+	shm_desc_u64s(w, "circuit", "counters.", offsetof(struct cb_slot, n),
+	    counter_names, counter_docs, CB_NCOUNTERS, SHM_T_COUNTER, NULL);
 }
 
 void

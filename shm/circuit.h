@@ -170,6 +170,10 @@ size_t cb_area_size(uint32_t *stride, uint32_t *count);
  */
 void cb_area_init(struct shm_seg *seg);
 
+/* cb_describe - shm_create: the table "circuit" (settings and counters
+ * of each circuit; the state word is read by its own code). */
+void cb_describe(struct shm_descw *w);
+
 /* cb_probe_ttl - how long a half_open generation's probes may stay
  * unreported: max(cooldown_ms, CB_PROBE_TTL_MIN_MS). */
 uint64_t cb_probe_ttl(uint32_t cooldown_ms);

@@ -283,6 +283,32 @@ describe(struct rl_area *a, uint32_t slots)
 }
 
 void
+rl_describe(struct shm_descw *w)
+{
+	shm_desc_table(w, "ratelimit", "rl.buckets",
+	    &(struct shm_table){ .offset = offsetof(struct rl_area, shard),
+		.stride = RL_NOUTCOMES * sizeof(uint64_t),
+		.count = RL_NBUCKETS,
+		.names_off = offsetof(struct rl_area, names),
+		.name_size = RL_NAME_SIZE,
+		.copies = RL_SHARDS,
+		.copy_stride = sizeof(struct rl_shard) },
+	    "decisions per bucket, by outcome (copies summed)");
+	shm_desc_u64s(w, "rl.buckets", "", 0, outcome_names, NULL,
+	    RL_NOUTCOMES, SHM_T_COUNTER, "decisions with this outcome");
+	shm_desc_table(w, "ratelimit", "rl.table",
+	    &(struct shm_table){ .offset = offsetof(struct rl_area, tstat),
+		.stride = sizeof(((struct rl_area *)0)->tstat),
+		.count = 1 },
+	    "statistics of the table of windows");
+#define RL_TSTAT_DESC(id, name, doc)                                      \
+	shm_desc_field(w, "rl.table", name, RL_TS_##id * sizeof(uint64_t),  \
+	    RL_TS_##id == RL_TS_SLOTS ? SHM_T_GAUGE : SHM_T_COUNTER, doc);
+	RL_TSTATS(RL_TSTAT_DESC)
+#undef RL_TSTAT_DESC
+}
+
+void
 rl_area_init(struct shm_seg *seg)
 {
 	struct rl_area *a = rl_area_of(seg);

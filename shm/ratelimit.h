@@ -141,6 +141,10 @@ size_t rl_area_size(uint32_t want, uint32_t *stride, uint32_t *count);
  */
 void rl_area_init(struct shm_seg *seg);
 
+/* rl_describe - shm_create: the tables of the area (rl.buckets: outcome
+ * counters per bucket; rl.table: the table statistics). */
+void rl_describe(struct shm_descw *w);
+
 /*
  * rl_check - count one request of key (klen bytes, any content) in bucket
  * at now_ms against limit requests per window_ms.  now_ms must come from

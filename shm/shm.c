@@ -3,6 +3,7 @@
  * descriptor table that readers use to find every field by name.
  */
 #include "shm/shm.h"
+#include "shm/requests.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +23,7 @@
 #include "util/util.h"
 
 #define SHM_PAGE 4096u
-#define SHM_MAX_DESC 256u
+#define SHM_MAX_DESC 512u
 
 #define ROUND_PAGE(n) (((n) + SHM_PAGE - 1) / SHM_PAGE * SHM_PAGE)
 
@@ -30,6 +31,10 @@ _Static_assert(sizeof(struct shm_header) <= SHM_PAGE,
     "shm header must fit in the first page");
 _Static_assert(SHM_NAREAS <= SHM_MAX_AREAS, "too many shm areas");
 _Static_assert(sizeof(struct shm_desc) % 8 == 0, "descriptor padding");
+_Static_assert(sizeof(struct shm_table) == sizeof(struct shm_desc) &&
+	offsetof(struct shm_table, type) == offsetof(struct shm_desc, type) &&
+	offsetof(struct shm_table, doc) == offsetof(struct shm_desc, doc),
+    "a table descriptor has the shape of a field descriptor");
 _Static_assert(sizeof(struct shm_proc) % 8 == 0, "proc slot padding");
 _Static_assert(offsetof(struct shm_proc, counters) % 8 == 0,
     "counters must be 8-byte aligned");
@@ -86,10 +91,29 @@ area_size(enum shm_area_id id, const struct shm_sizes *sz, uint32_t *stride,
 		return adm_area_size(stride, count);
 	case SHM_AREA_STORE:
 		return sizeof(struct shm_store);
+	case SHM_AREA_REQUESTS:
+		return rq_area_size(stride, count);
+	case SHM_AREA_OUTCALLS:
+		return oc_area_size(stride, count);
+	case SHM_AREA_TOOLS:
+		return tl_area_size(stride, count);
 	default:
 		(void)sz;
 		return 0; /* not used by this version */
 	}
+}
+
+int
+shm_counter_applies(const char *name, const char *role)
+{
+	const char *dot = strchr(name, '.');
+	char prefix[32];
+
+	if (dot == NULL || (size_t)(dot - name) >= sizeof(prefix))
+		return 1;
+	memcpy(prefix, name, (size_t)(dot - name));
+	prefix[dot - name] = '\0';
+	return role_by_name(prefix) < 0 || strcmp(prefix, role) == 0;
 }
 
 const char *
@@ -134,18 +158,35 @@ role_name_fn(unsigned i)
 	return role_name(i);
 }
 
-static void
-desc_add(struct shm_desc *d, uint32_t *n, const char *area,
-    const char *name, size_t offset, enum shm_type type, const char *doc)
+/* desc_next - the next free descriptor of w, zeroed, or NULL (full) */
+static struct shm_desc *
+desc_next(struct shm_descw *w)
 {
-	struct shm_desc *e = &d[*n];
+	struct shm_desc *e;
 
-	if (*n >= SHM_MAX_DESC)
-		return;
+	if (w->n >= w->max)
+		return NULL;
+	e = &w->d[w->n++];
 	memset(e, 0, sizeof(*e));
-	strlcpy_rg(e->area, area, sizeof(e->area));
+	return e;
+}
+
+void
+shm_desc_field(struct shm_descw *w, const char *table, const char *name,
+    size_t offset, enum shm_type type, const char *doc)
+{
+	struct shm_desc *e = desc_next(w);
+
+	if (e == NULL)
+		return;
+	strlcpy_rg(e->area, table, sizeof(e->area));
 	strlcpy_rg(e->name, name, sizeof(e->name));
 	e->offset = (uint32_t)offset;
+	/* the counter tables mark their gauges in the doc */
+	if (type == SHM_T_COUNTER && strncmp(doc, "gauge: ", 7) == 0) {
+		type = SHM_T_GAUGE;
+		doc += 7;
+	}
 	e->type = type;
 	strlcpy_rg(e->doc, doc, sizeof(e->doc));
 	if (type == SHM_T_STATE)
@@ -154,44 +195,84 @@ desc_add(struct shm_desc *d, uint32_t *n, const char *area,
 	else if (type == SHM_T_ROLE)
 		join_names(e->values, sizeof(e->values), role_name_fn,
 		    ROLE_COUNT);
-	(*n)++;
 }
 
-/* fill_descs - the descriptor table, generated from layout.def. */
+void
+shm_desc_u64s(struct shm_descw *w, const char *table, const char *prefix,
+    size_t off, const char *const *names, const char *const *docs,
+    unsigned n, enum shm_type type, const char *doc)
+{
+	char name[sizeof(w->d->name)];
+
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "%s%s", prefix, names[i]);
+		shm_desc_field(w, table, name, off + i * sizeof(uint64_t), type,
+		    docs != NULL ? docs[i] : doc);
+	}
+}
+
+void
+shm_desc_table(struct shm_descw *w, const char *area, const char *name,
+    const struct shm_table *t, const char *doc)
+{
+	struct shm_desc *e = desc_next(w);
+	struct shm_table *te = (struct shm_table *)(void *)e;
+
+	if (e == NULL)
+		return;
+	*te = *t;
+	memset(te->area, 0, sizeof(te->area));
+	memset(te->name, 0, sizeof(te->name));
+	memset(te->doc, 0, sizeof(te->doc));
+	strlcpy_rg(te->area, area, sizeof(te->area));
+	strlcpy_rg(te->name, name, sizeof(te->name));
+	strlcpy_rg(te->doc, doc, sizeof(te->doc));
+	te->type = SHM_T_TABLE;
+}
+
+/* fill_descs - the descriptor table: the process table's fields and
+ * counters, generated from layout.def, then the tables of the areas. */
 static uint32_t
 fill_descs(struct shm_desc *d)
 {
-	uint32_t n = 0;
+	struct shm_descw w = { d, 0, SHM_MAX_DESC };
 
 #define DESC_FIELD(ctype, cname, pub, type, doc)                          \
-	desc_add(d, &n, "proc", pub, offsetof(struct shm_proc, cname), type, \
-	    doc);
+	shm_desc_field(&w, "proc", pub, offsetof(struct shm_proc, cname),  \
+	    type, doc);
 	SHM_PROC_FIELDS(DESC_FIELD)
 #undef DESC_FIELD
-#define DESC_LINK(cname, doc)                                             \
-	desc_add(d, &n, "proc", "link." #cname,                           \
-	    offsetof(struct shm_proc, counters.link.cname), SHM_T_COUNTER, \
+	/* the counter structs of other modules: "prefix" #name */
+#define DESC_STATS(prefix, member, cname, doc)                            \
+	shm_desc_field(&w, "proc", prefix #cname,                         \
+	    offsetof(struct shm_proc, counters.member.cname), SHM_T_COUNTER, \
 	    doc);
+#define DESC_LINK(cname, doc) DESC_STATS("link.", link, cname, doc)
+#define DESC_HTTP(cname, doc) DESC_STATS("http.", http, cname, doc)
+#define DESC_STORE(cname, doc) DESC_STATS("store.", store, cname, doc)
+#define DESC_ALOG(cname, doc) DESC_STATS("ingress.access_", alog, cname, doc)
 	LINK_STATS(DESC_LINK)
-#undef DESC_LINK
-#define DESC_HTTP(cname, doc)                                             \
-	desc_add(d, &n, "proc", "http." #cname,                           \
-	    offsetof(struct shm_proc, counters.http.cname), SHM_T_COUNTER, \
-	    doc);
 	HTTPD_STATS(DESC_HTTP)
-#undef DESC_HTTP
-#define DESC_STORE(cname, doc)                                            \
-	desc_add(d, &n, "proc", "store." #cname,                          \
-	    offsetof(struct shm_proc, counters.store.cname), SHM_T_COUNTER, \
-	    doc);
 	STORE_STATS(DESC_STORE)
+	ALOG_STATS(DESC_ALOG)
+#undef DESC_LINK
+#undef DESC_HTTP
 #undef DESC_STORE
+#undef DESC_ALOG
+#undef DESC_STATS
 #define DESC_COUNTER(cname, pub, doc)                                     \
-	desc_add(d, &n, "proc", pub,                                      \
+	shm_desc_field(&w, "proc", pub,                                   \
 	    offsetof(struct shm_proc, counters.cname), SHM_T_COUNTER, doc);
 	SHM_PROC_COUNTERS(DESC_COUNTER)
 #undef DESC_COUNTER
-	return n;
+	rl_describe(&w);
+	cb_describe(&w);
+	bh_describe(&w);
+	adm_describe(&w);
+	rq_describe(&w);
+	oc_describe(&w);
+	tl_describe(&w);
+	return w.n;
 }
 
 /* owner_alive - is the supervisor recorded in an existing segment alive? */
@@ -409,6 +490,19 @@ shm_descs(const struct shm_seg *seg, size_t *n)
 	if (*n > a->count)
 		*n = a->count;
 	return (const struct shm_desc *)((const char *)seg->base + a->offset);
+}
+
+const struct shm_table *
+shm_table(const struct shm_seg *seg, const char *name)
+{
+	size_t n;
+	const struct shm_desc *d = shm_descs(seg, &n);
+
+	for (size_t i = 0; i < n; i++)
+		if (d[i].type == SHM_T_TABLE &&
+		    strncmp(d[i].name, name, sizeof(d[i].name)) == 0)
+			return (const struct shm_table *)(const void *)&d[i];
+	return NULL;
 }
 
 struct shm_proc *

@@ -22,6 +22,7 @@
 #include "proto/link.h"
 #include "shm/layout.def"
 #include "store/store.h"
+#include "util/alog.h"
 
 #define SHM_MAGIC "RELGATE"
 #define SHM_MAX_AREAS 16
@@ -31,6 +32,7 @@
 #define SHM_LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define SHM_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define SHM_INC(p) __atomic_fetch_add((p), 1, __ATOMIC_RELAXED)
+#define SHM_ADD_N(p, n) __atomic_fetch_add((p), (n), __ATOMIC_RELAXED)
 
 enum shm_type {
 	SHM_T_U32 = 1,
@@ -41,6 +43,9 @@ enum shm_type {
 	SHM_T_STATE,   /* u32, names in desc.values */
 	SHM_T_EXIT,    /* i32 wait status, -1 = none */
 	SHM_T_COUNTER, /* u64, only grows */
+	SHM_T_GAUGE,   /* u64, a level: goes up and down */
+	SHM_T_TABLE,   /* not a field: a table of rows (struct shm_table) */
+	SHM_T_FLAG,    /* u64, 0 or 1 */
 };
 
 enum shm_area_id {
@@ -89,10 +94,49 @@ struct shm_desc {
 	char doc[96];
 };
 
+/*
+ * The areas describe themselves in the same descriptor table.  A table
+ * descriptor (type SHM_T_TABLE, the same size and prefix as struct
+ * shm_desc) says where the rows of one table of an area lie: count rows
+ * of stride bytes from offset, each named in a names table (name_size
+ * bytes each, NUL-padded; an empty name is a row not in use); a table
+ * without names (name_size 0) is one row.  The fields of a row are the
+ * field descriptors whose area column is the table's name, their offset
+ * within the row; a dotted name ("counters.opens") puts the field in a
+ * group of the row.  A table may have several copies (shards, one block
+ * per process) that readers add up, row by row of the same name.  Written
+ * by the supervisor in shm_create, before any writer runs; readers find
+ * only what this table describes, so an older reader reads the fields of
+ * a newer daemon and an area without a table descriptor reads as empty.
+ */
+#define SHM_TF_NAME_IN_ROW 1u /* names_off is from the row's start */
+#define SHM_TF_COPY_LIVE 2u   /* a copy counts when its i32 at live_off
+				 (from the copy's start) is not 0 */
+#define SHM_TF_SKIP_ZERO 4u   /* rows whose fields are all 0 are left out */
+
+struct shm_table {
+	char area[16];        /* the shm area holding the rows */
+	char name[40];        /* the table's name, its fields' area column */
+	uint32_t offset;      /* row 0 of copy 0, from the area's start */
+	uint32_t type;        /* SHM_T_TABLE */
+	uint32_t stride;      /* bytes from one row to the next */
+	uint32_t count;       /* rows */
+	uint32_t names_off;   /* the names table: row i's name at
+				 names_off + i * name_size */
+	uint32_t name_size;   /* 0: no names, one row */
+	uint32_t copies;      /* 0 or 1: one copy */
+	uint32_t copy_stride; /* bytes from one copy to the next */
+	uint32_t flags;       /* SHM_TF_* */
+	uint32_t live_off;
+	char pad[64];
+	char doc[96];
+};
+
 struct shm_counters {
 	struct link_stats link;
 	struct httpd_stats http;
 	struct store_stats store;
+	struct alog_stats alog;
 #define SHM_COUNTER_FIELD(cname, pub, doc) uint64_t cname;
 	SHM_PROC_COUNTERS(SHM_COUNTER_FIELD)
 #undef SHM_COUNTER_FIELD
@@ -163,6 +207,30 @@ const struct shm_area *shm_area_by_name(const struct shm_seg *seg,
     const char *name);
 const struct shm_desc *shm_descs(const struct shm_seg *seg, size_t *n);
 
+/* A writer of descriptors (shm_create hands one to each area). */
+struct shm_descw {
+	struct shm_desc *d;
+	uint32_t n, max;
+};
+
+/* shm_desc_table - describe a table of area; t->area, name, type and doc
+ * are filled from the arguments. */
+void shm_desc_table(struct shm_descw *w, const char *area, const char *name,
+    const struct shm_table *t, const char *doc);
+/* shm_desc_field - describe a field of the rows of table. */
+void shm_desc_field(struct shm_descw *w, const char *table, const char *name,
+    size_t offset, enum shm_type type, const char *doc);
+/* shm_desc_u64s - fields of a u64 array at off of a row: field i named
+ * prefix names[i] (prefix "counters." puts them in that group), its doc
+ * docs[i] (or doc when docs is NULL). */
+void shm_desc_u64s(struct shm_descw *w, const char *table, const char *prefix,
+    size_t off, const char *const *names, const char *const *docs,
+    unsigned n, enum shm_type type, const char *doc);
+/* shm_table - the table descriptor named name, or NULL. */
+const struct shm_table *shm_table(const struct shm_seg *seg,
+    const char *name);
+
+
 struct shm_proc *shm_proc(const struct shm_seg *seg, unsigned slot);
 unsigned shm_proc_count(const struct shm_seg *seg);
 /* shm_proc_pid - the pid in the process-table slot of (role, instance),
@@ -178,6 +246,11 @@ int shm_config_read(const struct shm_seg *seg, char *buf, size_t len,
     uint64_t *gen);
 
 const char *shm_state_name(unsigned state);
+
+/* shm_counter_applies - a counter named "<role>.x" (ingress.chatOpen)
+ * belongs to that role only; any other (link.sent, http.open) to every
+ * role.  role is a role name. */
+int shm_counter_applies(const char *name, const char *role);
 
 /*
  * Areas that keep their own names and layout in a header (ratelimit,

@@ -394,6 +394,39 @@ store_txn_first(struct store_txn *tx, enum store_table t, void *key,
 }
 
 int
+store_txn_seek(struct store_txn *tx, enum store_table t, const void *from,
+    size_t flen, size_t plen, void *key, size_t klen, size_t *got)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if (!key_ok(t, from, flen) || plen > flen)
+		return STORE_EINVAL;
+	if (tx->err != STORE_OK)
+		return tx->err;
+	if ((rc = mdb_cursor_open(tx->txn, tx->st->dbi[t], &cur)) != 0)
+		return txn_fail(tx, t, "cursor", rc);
+	k.mv_data = (void *)(uintptr_t)from;
+	k.mv_size = flen;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	mdb_cursor_close(cur);
+	if (rc != 0)
+		return txn_fail(tx, t, "seek", rc);
+	if (k.mv_size < plen || memcmp(k.mv_data, from, plen) != 0)
+		return STORE_NOTFOUND;
+	if (k.mv_size > klen) {
+		STAT_ADD(tx->st, errors, 1);
+		log_err("store: %s: key of %zu bytes, at most %zu expected",
+		    store_tables[t].name, k.mv_size, klen);
+		return STORE_EIO;
+	}
+	memcpy(key, k.mv_data, k.mv_size);
+	*got = k.mv_size;
+	return STORE_OK;
+}
+
+int
 store_txn_get(struct store_txn *tx, enum store_table t, const void *key,
     size_t klen, uint64_t now, const void **val, size_t *vlen,
     uint64_t *expires)
@@ -485,6 +518,31 @@ wend(struct store_txn *tx, enum store_table t, int rc)
 	if ((mrc = mdb_txn_commit(tx->txn)) != 0)
 		return map_rc(tx->st, store_tables[t].name, "commit", mrc);
 	STAT_ADD(tx->st, commits, 1);
+	return STORE_OK;
+}
+
+int
+store_run(struct store *st, store_apply_fn apply, void *arg)
+{
+	struct store_txn tx;
+	int rc, mrc;
+
+	if (st->rdonly)
+		return STORE_EINVAL;
+	tx.st = st;
+	tx.err = STORE_OK;
+	if ((mrc = mdb_txn_begin(st->env, NULL, 0, &tx.txn)) != 0)
+		return map_rc(st, "store", "begin", mrc);
+	rc = apply(&tx, arg);
+	if (rc == STORE_OK && tx.err != STORE_OK)
+		rc = tx.err;
+	if (rc != STORE_OK) {
+		mdb_txn_abort(tx.txn);
+		return rc;
+	}
+	if ((mrc = mdb_txn_commit(tx.txn)) != 0)
+		return map_rc(st, "store", "commit", mrc);
+	STAT_ADD(st, commits, 1);
 	return STORE_OK;
 }
 
@@ -603,6 +661,132 @@ store_count(struct store *st, enum store_table t, uint64_t *n)
 		return map_rc(st, store_tables[t].name, "stat", rc);
 	*n = ms.ms_entries;
 	return STORE_OK;
+}
+
+int
+store_usage(struct store *st, uint64_t *used, uint64_t *map)
+{
+	MDB_envinfo info;
+	MDB_stat ms;
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t free_pages = 0;
+	int rc;
+
+	if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return map_rc(st, "(env)", "begin (usage)", rc);
+	if ((rc = mdb_env_info(st->env, &info)) != 0 ||
+	    (rc = mdb_env_stat(st->env, &ms)) != 0) {
+		mdb_txn_abort(txn);
+		return map_rc(st, "(env)", "info", rc);
+	}
+	/* the free list (DB 0): each record a page list, its count first */
+	if ((rc = mdb_cursor_open(txn, 0, &cur)) == 0) {
+		while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0)
+			if (v.mv_size >= sizeof(size_t)) {
+				size_t n;
+
+				memcpy(&n, v.mv_data, sizeof(n));
+				free_pages += n;
+			}
+		mdb_cursor_close(cur);
+		rc = rc == MDB_NOTFOUND ? 0 : rc;
+	}
+	mdb_txn_abort(txn);
+	if (rc != 0)
+		return map_rc(st, "(env)", "free list", rc);
+	*map = (uint64_t)info.me_mapsize;
+	*used = ((uint64_t)info.me_last_pgno + 1 > free_pages ?
+		    (uint64_t)info.me_last_pgno + 1 - free_pages : 0) *
+	    ms.ms_psize;
+	return STORE_OK;
+}
+
+/*
+ * del_prefix_batch - one transaction: remove up to limit records of t
+ * whose key starts with prefix; *n gets how many, *more whether the
+ * limit stopped it.  The keys are gathered first, then deleted: no
+ * cursor is walked while the tree changes under it.
+ */
+static int
+del_prefix_batch(struct store *st, enum store_table t, const void *prefix,
+    size_t plen, size_t limit, size_t *n, int *more)
+{
+	const char *name = store_tables[t].name;
+	struct store_txn tx;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	char *keys = xmalloc(limit * STORE_MAX_KEY);
+	size_t *lens = xmalloc(limit * sizeof(*lens)), got = 0;
+	int rc;
+
+	*n = 0;
+	*more = 0;
+	if ((rc = wbegin(st, t, &tx)) != STORE_OK)
+		goto out;
+	if ((rc = mdb_cursor_open(tx.txn, st->dbi[t], &cur)) != 0) {
+		mdb_txn_abort(tx.txn);
+		rc = map_rc(st, name, "cursor (delete)", rc);
+		goto out;
+	}
+	k.mv_data = (void *)(uintptr_t)prefix;
+	k.mv_size = plen;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && k.mv_size >= plen &&
+	    memcmp(k.mv_data, prefix, plen) == 0) {
+		if (got == limit) {
+			*more = 1;
+			break;
+		}
+		if (k.mv_size > STORE_MAX_KEY) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		memcpy(keys + got * STORE_MAX_KEY, k.mv_data, k.mv_size);
+		lens[got++] = k.mv_size;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND && !*more) {
+		mdb_txn_abort(tx.txn);
+		rc = map_rc(st, name, "delete", rc);
+		goto out;
+	}
+	rc = STORE_OK;
+	for (size_t i = 0; i < got && rc == STORE_OK; i++)
+		rc = store_txn_del(&tx, t, keys + i * STORE_MAX_KEY, lens[i]);
+	if (got == 0) {
+		mdb_txn_abort(tx.txn);
+		goto out;
+	}
+	if ((rc = wend(&tx, t, rc)) == STORE_OK)
+		*n = got;
+out:
+	free(keys);
+	free(lens);
+	return rc;
+}
+
+int
+store_del_prefix(struct store *st, enum store_table t, const void *prefix,
+    size_t plen, size_t batch, size_t *removed)
+{
+	size_t n, total = 0;
+	int rc, more = 1;
+
+	if (removed != NULL)
+		*removed = 0;
+	if ((unsigned)t >= STORE_NTABLES || plen == 0 ||
+	    plen > STORE_MAX_KEY || batch == 0 || st->rdonly)
+		return STORE_EINVAL;
+	do {
+		rc = del_prefix_batch(st, t, prefix, plen, batch, &n, &more);
+		total += n;
+	} while (rc == STORE_OK && more);
+	if (removed != NULL)
+		*removed = total;
+	return rc;
 }
 
 /*

@@ -57,8 +57,8 @@ enum store_rc {
 #define STORE_STATS(X)                                                    \
 	X(commits, "write transactions committed")                        \
 	X(requests, "group-commit requests committed")                    \
-	X(batch_last, "requests in the last group commit")                \
-	X(batch_max, "largest group commit so far")                       \
+	X(batch_last, "gauge: requests in the last group commit")         \
+	X(batch_max, "gauge: largest group commit so far")                \
 	X(map_full, "writes refused: LMDB map full")                      \
 	X(errors, "other write errors")                                   \
 	X(swept, "expired records removed by sweeps")                     \
@@ -125,8 +125,20 @@ typedef int (*store_scan_fn)(void *arg, const void *key, size_t klen,
     const void *val, size_t vlen, uint64_t expires);
 int store_scan(struct store *st, enum store_table t, const void *prefix,
     size_t plen, uint64_t now_ms, store_scan_fn fn, void *arg);
+/*
+ * store_del_prefix - remove every record of t whose key starts with
+ * prefix (plen >= 1), expired or not, with its TTL index entry, in
+ * transactions of at most batch records.  *removed gets the count (also
+ * of the batches committed before an error).
+ */
+int store_del_prefix(struct store *st, enum store_table t, const void *prefix,
+    size_t plen, size_t batch, size_t *removed);
 /* store_count - number of records in t (expired ones included). */
 int store_count(struct store *st, enum store_table t, uint64_t *n);
+/* store_usage - the map's size and the bytes of it in use: the pages up
+ * to the last one written, less those on LMDB's free list (which writes
+ * reuse before the map grows).  Reads only. */
+int store_usage(struct store *st, uint64_t *used_bytes, uint64_t *map_bytes);
 
 /* Operations inside a transaction (group-commit apply functions). */
 int store_txn_put(struct store_txn *txn, enum store_table t, const void *key,
@@ -142,6 +154,16 @@ int store_txn_first(struct store_txn *txn, enum store_table t, void *key,
     size_t klen);
 
 /*
+ * store_txn_seek - the smallest key of t that is >= from (flen bytes) and
+ * starts with from's first plen bytes, copied into key (at most klen
+ * bytes; *got its length); STORE_NOTFOUND when there is none.  To step
+ * past a key of a table whose keys all have one length, seek from that
+ * key with a 0 byte appended.  For index tables.
+ */
+int store_txn_seek(struct store_txn *txn, enum store_table t, const void *from,
+    size_t flen, size_t plen, void *key, size_t klen, size_t *got);
+
+/*
  * Group commit.  apply runs on the writer thread inside a nested
  * transaction of the batch: returning non-STORE_OK rolls back only that
  * request.  done(arg, rc) runs on the writer thread after the batch
@@ -153,6 +175,10 @@ int store_txn_first(struct store_txn *txn, enum store_table t, void *key,
  */
 typedef int (*store_apply_fn)(struct store_txn *txn, void *arg);
 typedef void (*store_done_fn)(void *arg, int rc);
+
+/* store_run - apply in a write transaction of its own, committed when it
+ * returns STORE_OK (for maintenance threads that have no writer). */
+int store_run(struct store *st, store_apply_fn apply, void *arg);
 
 /* store_writer_start - max_batch requests per transaction (>= 1). */
 struct store_writer *store_writer_start(struct store *st, unsigned max_batch);

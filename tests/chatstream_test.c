@@ -288,6 +288,108 @@ START_TEST(ui_stream_events)
 }
 END_TEST
 
+/* the tool chunks: every one a JSON object with its members; the input
+ * and output are JSON values, not strings of JSON */
+START_TEST(ui_tool_events)
+{
+	struct ui_buf b = { 0 };
+	json_t *ev[8], *in = json_pack("{s:s,s:i}", "query", "a\"b", "num", 5);
+	json_t *out = json_pack("{s:[{s:s}]}", "organic", "title", "x\ny");
+	unsigned n;
+
+	ui_tool_input(&b, "call_1", "search_web", in);
+	ui_tool_output(&b, "call_1", out, 1);
+	ui_tool_output(&b, "call_1", out, 0);
+	ui_tool_error(&b, "call_2", "temporarily unavailable (dead_letter)");
+	ui_tool_backpressure(&b, "search_web", "queue_saturated");
+	n = events(&b, ev, 8);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_str_eq(type(ev[0]), "tool-input-available");
+	ck_assert_str_eq(json_string_value(json_object_get(ev[0],
+			     "toolCallId")), "call_1");
+	ck_assert_str_eq(json_string_value(json_object_get(ev[0],
+			     "toolName")), "search_web");
+	ck_assert(json_equal(json_object_get(ev[0], "input"), in));
+	ck_assert_str_eq(type(ev[1]), "tool-output-available");
+	ck_assert(json_equal(json_object_get(ev[1], "output"), out));
+	ck_assert(json_is_true(json_object_get(ev[1], "preliminary")));
+	ck_assert_ptr_null(json_object_get(ev[2], "preliminary"));
+	ck_assert_str_eq(type(ev[3]), "tool-output-error");
+	ck_assert_str_eq(json_string_value(json_object_get(ev[3],
+			     "errorText")),
+	    "temporarily unavailable (dead_letter)");
+	ck_assert_str_eq(type(ev[4]), "data-tool-backpressure");
+	ck_assert_str_eq(json_string_value(json_object_get(
+			     json_object_get(ev[4], "data"), "reason")),
+	    "queue_saturated");
+	ck_assert_str_eq(json_string_value(json_object_get(
+			     json_object_get(ev[4], "data"), "tool")),
+	    "search_web");
+	for (unsigned i = 0; i < n; i++)
+		json_decref(ev[i]);
+	json_decref(in);
+	json_decref(out);
+	ui_buf_free(&b);
+}
+END_TEST
+
+/* tool calls streamed in pieces come together by their index */
+START_TEST(oai_tool_call_deltas)
+{
+	static const char *const chunks[] = {
+		"{\"choices\":[{\"delta\":{\"role\":\"assistant\","
+		"\"tool_calls\":[{\"index\":1,\"id\":\"call_b\",\"type\":"
+		"\"function\",\"function\":{\"name\":\"search_products\","
+		"\"arguments\":\"\"}}]}}]}",
+		"{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,"
+		"\"id\":\"call_a\",\"function\":{\"name\":\"search_\"}}]}}]}",
+		"{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,"
+		"\"function\":{\"name\":\"web\",\"arguments\":\"{\\\"qu\"}}]}}]}",
+		"{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":1,"
+		"\"function\":{\"arguments\":\"{\\\"query\\\":\\\"shoes\\\"}\"}},"
+		"{\"index\":0,\"function\":{\"arguments\":\"ery\\\":\\\"cats\\\"}\"}}]}}]}",
+		"{\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}",
+	};
+	struct oai_calls a = { 0 };
+	struct oai_chunk c;
+
+	for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
+		ck_assert_int_ne(parse(chunks[i], &c), OAI_BAD);
+		ck_assert_int_eq(oai_calls_add(&a, &c, 1024), 0);
+		oai_chunk_free(&c);
+	}
+	ck_assert_uint_eq(a.n, 2);
+	ck_assert_str_eq(a.c[0].id, "call_a");
+	ck_assert_str_eq(a.c[0].name, "search_web");
+	ck_assert_str_eq(a.c[0].args, "{\"query\":\"cats\"}");
+	ck_assert_str_eq(a.c[1].id, "call_b");
+	ck_assert_str_eq(a.c[1].name, "search_products");
+	ck_assert_str_eq(a.c[1].args, "{\"query\":\"shoes\"}");
+	oai_calls_free(&a);
+	/* an index out of range, arguments over the bound: refused */
+	ck_assert_int_ne(parse("{\"choices\":[{\"delta\":{\"tool_calls\":"
+			       "[{\"index\":8,\"id\":\"x\"}]}}]}", &c),
+	    OAI_BAD);
+	ck_assert_int_eq(oai_calls_add(&a, &c, 1024), -1);
+	oai_chunk_free(&c);
+	oai_calls_free(&a);
+	ck_assert_int_ne(parse("{\"choices\":[{\"delta\":{\"tool_calls\":"
+			       "[{\"index\":0,\"function\":{\"arguments\":"
+			       "\"0123456789\"}}]}}]}", &c),
+	    OAI_BAD);
+	ck_assert_int_eq(oai_calls_add(&a, &c, 9), -1);
+	ck_assert_int_eq(oai_calls_add(&a, &c, 10), 0);
+	oai_chunk_free(&c);
+	oai_calls_free(&a);
+	/* content only: no call */
+	ck_assert_int_eq(parse("{\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}",
+			     &c), OAI_DELTA);
+	ck_assert_int_eq(oai_calls_add(&a, &c, 10), 0);
+	ck_assert_uint_eq(a.n, 0);
+	oai_chunk_free(&c);
+}
+END_TEST
+
 /* --- the chat request -----------------------------------------------------*/
 
 static enum chatreq_result
@@ -408,6 +510,8 @@ suite(void)
 	tcase_add_test(tc, sse_stop_and_bound);
 	tcase_add_test(tc, oai_chunks);
 	tcase_add_test(tc, ui_stream_events);
+	tcase_add_test(tc, ui_tool_events);
+	tcase_add_test(tc, oai_tool_call_deltas);
 	tcase_add_test(tc, chatreq_own_body);
 	tcase_add_test(tc, chatreq_ai_sdk_body);
 	suite_add_tcase(s, tc);

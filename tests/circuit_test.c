@@ -561,6 +561,7 @@ circuit_json(json_t *root, const char *name)
 START_TEST(relstat_shows_circuits)
 {
 	static char text[1 << 20];
+	char row[256];
 	struct cb_area *a = cb_area_of(&seg);
 	struct cb_ticket t;
 	json_t *j, *c;
@@ -604,10 +605,19 @@ START_TEST(relstat_shows_circuits)
 	json_decref(j);
 
 	tl_relstat(segname, "-1", text, sizeof(text));
-	ck_assert_ptr_nonnull(strstr(text, "CIRCUIT"));
-	ck_assert_ptr_nonnull(strstr(text, "openrouter_chat_primary"));
-	ck_assert_ptr_nonnull(strstr(text, "half_open"));
-	ck_assert_ptr_nonnull(strstr(text, "rejections 1"));
+	/* name, state, fails, threshold, opens, rejected, rate, opened */
+	ck_assert_str_eq(tl_row(text, "CIRCUIT", row, sizeof(row)),
+	    "CIRCUIT STATE FAILS THRESH OPENS REJECTED REJ/S OPENED");
+	ck_assert_ptr_nonnull(
+	    tl_row(text, "openrouter_chat_primary", row, sizeof(row)));
+	ck_assert_msg(strncmp(row, "openrouter_chat_primary open 0 2 1 1 - ",
+			  39) == 0, "%s", row);
+	ck_assert_ptr_nonnull(tl_row(text, "serper_search", row, sizeof(row)));
+	ck_assert_msg(strncmp(row, "serper_search closed 1 5 0 0 - -", 32) ==
+	    0, "%s", row);
+	ck_assert_ptr_nonnull(tl_row(text, "gmail_oauth", row, sizeof(row)));
+	ck_assert_msg(strncmp(row, "gmail_oauth half_open 0 ", 24) == 0, "%s",
+	    row);
 
 	/* names come from the segment */
 	strcpy(a->names[CB_PROV_BACKEND], "future_circuit");

@@ -92,6 +92,16 @@ for page in relgated.8 relstat.1 relctl.1 relmock.1 relgate.json.5; do
 	check "man -w finds $n($s)" 'man -w "$s" "$n" >/dev/null 2>&1'
 done
 
+echo "== the default tools' keys"
+check "/etc/default/relgate carries placeholders for SERPER_API_KEY and EBAY_OAUTH_TOKEN" 'grep -q "^SERPER_API_KEY=replace-with-" /etc/default/relgate && grep -q "^EBAY_OAUTH_TOKEN=\"Bearer replace-with-" /etc/default/relgate'
+out=$(env -u SERPER_API_KEY relgated -t -c /etc/relgate/relgate.json 2>&1)
+trc=$?
+echo "  $out"
+check "without SERPER_API_KEY, relgated -t refuses in one line naming the tool and the variable" '[ "$trc" != 0 ] && [ "$(echo "$out" | wc -l)" = 1 ] && echo "$out" | grep -q "tools\[0\] (search_web).upstream.headers.X-API-KEY: \$SERPER_API_KEY is not set in the environment"'
+# an operator's keys: the service reads them from /etc/default/relgate
+sed -i -e 's/^SERPER_API_KEY=.*/SERPER_API_KEY=deb-test-serper-key/' \
+	-e 's/^EBAY_OAUTH_TOKEN=.*/EBAY_OAUTH_TOKEN="Bearer deb-test-ebay-token"/' /etc/default/relgate
+
 echo "== start"
 /etc/init.d/relgate stop >/dev/null 2>&1 # the package may have started it
 /etc/init.d/relgate start >"$T/start.txt" 2>&1
@@ -139,7 +149,8 @@ echo "== root without a relgate user"
 # the package's user exists now: a private copy of the check, with a name
 # no user has
 out=$(RELGATE_USER=relgate-nobody-here RELGATE_RUN_DIR="$T/run" RELGATE_STATE_DIR="$T/state" \
-	RELGATE_SHM_NAME=/rgdeb.$$ relgated -f 2>&1)
+	RELGATE_SHM_NAME=/rgdeb.$$ SERPER_API_KEY=deb-test-serper-key \
+	EBAY_OAUTH_TOKEN="Bearer deb-test-ebay-token" relgated -f 2>&1)
 nrc=$?
 echo "  $out"
 check "a user that does not exist: one line naming the setting, exit non-zero" '[ "$nrc" != 0 ] && [ "$(echo "$out" | wc -l)" = 1 ] && echo "$out" | grep -q "user"'

@@ -1,7 +1,10 @@
 /*
  * delivq_test - the delivery queue: claim leases due rows in order, a
  * lease that runs out is claimed again, retry moves the due time, dead
- * letters leave the index and come back with requeue, complete removes.
+ * letters leave the index and come back with requeue, complete removes;
+ * delivq_stats counts the rows by state, the dead letters of the window,
+ * the ages of the oldest waiting and running rows, and stops at its
+ * bound.
  */
 #include <check.h>
 #include <jansson.h>
@@ -306,6 +309,60 @@ START_TEST(claim_respects_max)
 }
 END_TEST
 
+/* stats_are - delivq_stats at now (dead letters from since) counts
+ * queued, running, dead and dead_recent; the whole struct in *qs */
+static void
+stats_are(uint64_t now, uint64_t since, struct delivq_stats *qs,
+    uint64_t queued, uint64_t running, uint64_t dead, uint64_t recent)
+{
+	ck_assert_int_eq(delivq_stats(st, now, since, 0, qs), STORE_OK);
+	ck_assert_uint_eq(qs->queued, queued);
+	ck_assert_uint_eq(qs->running, running);
+	ck_assert_uint_eq(qs->dead, dead);
+	ck_assert_uint_eq(qs->dead_recent, recent);
+	ck_assert_uint_eq(qs->rows, queued + running + dead);
+	ck_assert_int_eq(qs->truncated, 0);
+}
+
+START_TEST(stats_by_state_and_age)
+{
+	const char *k[] = { "s1", "s2", "s3", "s4", "s5" };
+	struct rstep r;
+	struct step s = { .fn = do_claim, .max = 2 };
+	struct delivq_stats qs;
+	char id[DELIVQ_ID_LEN + 1];
+
+	stats_are(5000, 0, &qs, 0, 0, 0, 0); /* empty */
+	enqueue(&r, k, 5, 1000);
+	/* two leased at 2000, one of them dead at 3000 */
+	s.now = 2000;
+	ck_assert_int_eq(run(&s), STORE_OK);
+	ck_assert_uint_eq(s.n, 2);
+	memcpy(id, s.items[1].id, sizeof(id));
+	free_items(&s);
+	s.fn = do_dead;
+	s.id = id;
+	s.now = 3000;
+	ck_assert_int_eq(run(&s), STORE_OK);
+	stats_are(10000, 0, &qs, 3, 1, 1, 1);
+	ck_assert_uint_eq(qs.oldest_queued_age_ms, 9000);  /* created 1000 */
+	ck_assert_uint_eq(qs.oldest_running_age_ms, 8000); /* leased 2000 */
+	/* the dead letter is older than the window: held, not recent */
+	stats_are(10000, 3001, &qs, 3, 1, 1, 0);
+	/* requeued: it waits from the requeue on */
+	s.fn = do_requeue;
+	s.now = 9000;
+	ck_assert_int_eq(run(&s), STORE_OK);
+	stats_are(10000, 0, &qs, 4, 1, 0, 0);
+	ck_assert_uint_eq(qs.oldest_queued_age_ms, 9000);
+	/* bounded: at most 2 rows read */
+	ck_assert_int_eq(delivq_stats(st, 10000, 0, 2, &qs), STORE_OK);
+	ck_assert_uint_eq(qs.rows, 2);
+	ck_assert_int_eq(qs.truncated, 1);
+	ck_assert_uint_eq(qs.queued + qs.running + qs.dead, 2);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -316,5 +373,6 @@ main(void)
 	tcase_add_test(tc, retry_dead_requeue);
 	tcase_add_test(tc, claim_respects_max);
 	tcase_add_test(tc, unreadable_row_becomes_a_visible_dead_letter);
+	tcase_add_test(tc, stats_by_state_and_age);
 	return tl_run(su);
 }

@@ -55,6 +55,9 @@ struct app {
 	int stream_step;
 	size_t flood_sent, flood_target;
 	int n_drain, n_enobufs;
+	int n_done;
+	struct httpd_done last_done;
+	char last_done_path[64];
 };
 
 static struct app A;
@@ -136,9 +139,11 @@ on_head(void *arg, struct httpd_req *r)
 	struct app *a = arg;
 
 	a->n_head++;
+	httpd_req_set_route(r, 7);
 	if (strcmp(httpd_req_path(r), "/async-eof") == 0)
 		httpd_req_end_on_eof(r);
 	if (strcmp(httpd_req_path(r), "/early") == 0) {
+		httpd_req_set_code(r, 42);
 		ck_assert_int_eq(httpd_respond(r, 404, NULL, 0, "nope", 4), 0);
 		return -1;
 	}
@@ -274,11 +279,25 @@ on_close(void *arg, struct httpd_req *r)
 	ck_assert_ptr_null(httpd_req_lookup(a->h, httpd_req_id(r)));
 }
 
+static void
+on_done(void *arg, struct httpd_req *r, const struct httpd_done *d)
+{
+	struct app *a = arg;
+
+	a->n_done++;
+	a->last_done = *d;
+	snprintf(a->last_done_path, sizeof(a->last_done_path), "%s",
+	    httpd_req_path(r));
+	/* the request is over: it cannot be answered again */
+	ck_assert_int_eq(httpd_respond(r, 200, NULL, 0, NULL, 0), -1);
+}
+
 static const struct httpd_ops ops = {
 	.on_head = on_head,
 	.on_request = on_request,
 	.on_error = on_error,
 	.on_close = on_close,
+	.on_done = on_done,
 };
 
 /* --- harness ------------------------------------------------------------ */
@@ -1017,6 +1036,88 @@ START_TEST(stream)
 }
 END_TEST
 
+/* done_reports - on_done once per request, with its status, the
+ * application's notes, the bytes of the answer and its times. */
+START_TEST(done_reports)
+{
+	struct client *c;
+	struct resp r;
+	size_t off = 0, before;
+
+	app_start(NULL);
+	c = client_new();
+	client_puts(c, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+	get_resp(c, &off, &r);
+	ck_assert_int_eq(A.n_done, 1);
+	ck_assert_int_eq(A.last_done.status, 200);
+	ck_assert_uint_eq(A.last_done.route, 7);
+	ck_assert_uint_eq(A.last_done.code, 0);
+	ck_assert_uint_eq(A.last_done.bytes, off);
+	ck_assert_uint_le(A.last_done.answer_us, A.last_done.total_us);
+	ck_assert_str_eq(A.last_done_path, "/hello");
+
+	/* answered from on_head, with a code noted */
+	before = off;
+	client_puts(c, "GET /early HTTP/1.1\r\nHost: t\r\n\r\n");
+	get_resp(c, &off, &r);
+	ck_assert_int_eq(A.n_done, 2);
+	ck_assert_int_eq(A.last_done.status, 404);
+	ck_assert_uint_eq(A.last_done.code, 42);
+	ck_assert_uint_eq(A.last_done.bytes, off - before);
+
+	/* a stream: every byte of it, reported at its end */
+	before = off;
+	client_puts(c, "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
+	get_resp(c, &off, &r);
+	ck_assert_int_eq(A.n_done, 3);
+	ck_assert_int_eq(A.last_done.status, 200);
+	ck_assert_uint_eq(A.last_done.bytes, off - before);
+	ck_assert_uint_ge(A.last_done.total_us, 20000); /* 3 x 10 ms */
+	client_free(c);
+
+	/* a client gone before the answer: status 0, once */
+	c = client_new();
+	client_puts(c, "GET /async HTTP/1.1\r\nHost: t\r\n\r\n");
+	ck_assert(run_until(int_ge1, &A.n_request));
+	A.n_request = 0;
+	client_reset(c);
+	ck_assert(run_until(int_ge1, &A.late_dead));
+	ck_assert_int_eq(A.n_done, 4);
+	ck_assert_int_eq(A.last_done.status, 0);
+	ck_assert_uint_eq(A.last_done.bytes, 0);
+	ck_assert_uint_eq(A.last_done.route, 7);
+	client_free(c);
+
+	/* a malformed head: answered by the server, no route, no path */
+	c = client_new();
+	off = 0;
+	client_puts(c, "GARBAGE\r\n\r\n");
+	get_resp(c, &off, &r);
+	ck_assert_int_eq(r.status, 400);
+	ck_assert_int_eq(A.n_done, 5);
+	ck_assert_int_eq(A.last_done.status, 400);
+	ck_assert_uint_eq(A.last_done.route, 0);
+	ck_assert_str_eq(A.last_done_path, "");
+	client_free(c);
+
+	/* a body over the limit of an accepted head: the fallback answer
+	 * and on_close for the owned request, but one on_done */
+	A.limit = 4;
+	c = client_new();
+	off = 0;
+	client_puts(c, "POST /sum HTTP/1.1\r\nHost: t\r\n"
+	    "Content-Length: 10\r\n\r\n0123456789");
+	get_resp(c, &off, &r);
+	ck_assert_int_eq(r.status, 413);
+	ck_assert(run_until(is_eof, c));
+	ck_assert_int_eq(A.n_done, 6);
+	ck_assert_int_eq(A.last_done.status, 413);
+	ck_assert_uint_eq(A.last_done.route, 7);
+	client_free(c);
+	app_stop();
+}
+END_TEST
+
 START_TEST(protocol_details)
 {
 	struct client *c;
@@ -1394,6 +1495,7 @@ server_suite(void)
 	tcase_add_test(tc, disconnect_before_async);
 	tcase_add_test(tc, half_close);
 	tcase_add_test(tc, stream);
+	tcase_add_test(tc, done_reports);
 	tcase_add_test(tc, protocol_details);
 	tcase_add_test(tc, idle_timeout);
 	tcase_add_test(tc, max_connections);

@@ -11,19 +11,206 @@
  *       what an authoritative ingress sends admission.0 for each stream
  *   rgtool admit-shadow RUN_DIR USER STREAM...  shadow evaluations
  *   rgtool chat-release RUN_DIR STREAM TICKET   a stream's end
+ *   rgtool hold-reader STATE_DIR             open a read transaction of
+ *       the store, say "holding PID", and wait (for a kill)
+ *   rgtool jobs-put STATE_DIR TOOL N DEAD [AGE_MS]   N queued tool jobs
+ *       of TOOL (interactive), DEAD of them failed into the dead letters,
+ *       all made AGE_MS ago (default 0); ids rgtool<AGE_MS><I>
+ *   rgtool put-expiring STATE_DIR TABLE N TTL_MS   N rows of TABLE
+ *       (idem, alerts, events) that expire TTL_MS from now (their values
+ *       are not what relgate writes there: for the sweeps only)
+ *   rgtool cache-put STATE_DIR NS TOOL N TTL_MS   N tool-cache rows of
+ *       TOOL in namespace NS (arguments {"i": 0..N-1}), as a tool-worker
+ *       writes them
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <jansson.h>
+#include <lmdb.h>
 
 #include "gate/b64.h"
 #include "gate/crypto.h"
 #include "gate/oauthstate.h"
+#include "gate/jobq.h"
+#include "gate/toolcache.h"
 #include "proto/link.h"
 #include "store/store.h"
+
+/* hold_reader - a reader slot of the store's environment, held until
+ * the process is killed (for the monitor's stale-reader check) */
+static int
+hold_reader(const char *dir)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+
+	if (mdb_env_create(&env) != 0 || mdb_env_set_maxdbs(env, 32) != 0 ||
+	    mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS, 0) != 0 ||
+	    mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) != 0) {
+		fprintf(stderr, "rgtool: %s: cannot open the store\n", dir);
+		return 1;
+	}
+	printf("holding %d\n", (int)getpid());
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+struct jobs_put {
+	struct jobq_limits lim;
+	struct jobq_tool tool;
+	long n, dead;
+	uint64_t now, age;
+	int rc;
+};
+
+static int
+jobs_put_apply(struct store_txn *txn, void *arg)
+{
+	struct jobs_put *j = arg;
+	struct jobq_item it[64];
+	unsigned got = 0;
+	int rc = STORE_OK;
+
+	for (long i = 0; i < j->n && rc == STORE_OK; i++) {
+		char id[JOBQ_ID_LEN + 1], full[64];
+		json_t *args = json_pack("{s:s,s:I}", "query", "rgtool",
+		    "i", (json_int_t)i);
+		struct jobq_new nj = { id, j->tool.name, JOBQ_INTERACTIVE,
+			args, NULL, 0 };
+
+		snprintf(full, sizeof(full), "rgtool%013llu%013llu",
+		    (unsigned long long)(j->age % 10000000000000ull),
+		    (unsigned long long)i % 10000000000000ull);
+		memcpy(id, full, JOBQ_ID_LEN);
+		id[JOBQ_ID_LEN] = '\0';
+		rc = jobq_enqueue(txn, &nj, &j->lim, j->now);
+		json_decref(args);
+	}
+	if (rc == STORE_OK && j->dead > 0)
+		rc = jobq_claim(txn, j->now, (int32_t)getpid(), &j->lim,
+		    (unsigned)j->dead, it, &got);
+	for (unsigned i = 0; i < got; i++) {
+		if (rc == STORE_OK)
+			rc = jobq_fail(txn, it[i].id, (int32_t)getpid(),
+			    it[i].attempt, "rgtool: refused", &j->lim, j->now,
+			    0, NULL);
+		jobq_item_free(&it[i]);
+	}
+	return rc;
+}
+
+/* jobs_put - n queued jobs of tool, dead of them dead letters */
+static int
+jobs_put(const char *dir, const char *tool, long n, long dead, long age)
+{
+	struct jobs_put j;
+	struct store *st;
+	struct timespec ts;
+	char err[256];
+
+	memset(&j, 0, sizeof(j));
+	j.tool.name = tool;
+	j.tool.queue_max = j.tool.running_max = 100000;
+	j.lim.tools = &j.tool;
+	j.lim.ntools = 1;
+	for (int q = 0; q < JOBQ_NQOS; q++)
+		j.lim.qos_running_max[q] = 100000;
+	j.lim.claim_scan = 100000;
+	j.lim.max_attempts = 1;
+	j.lim.lease_ms = 60000;
+	j.lim.retry_base_ms = 1000;
+	j.n = n;
+	j.dead = dead > 64 ? 64 : dead;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	j.age = age > 0 ? (uint64_t)age : 0;
+	j.now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 -
+	    j.age;
+	if (store_open(&st, dir, 64u << 20, 0, NULL, err, sizeof(err)) !=
+	    STORE_OK) {
+		fprintf(stderr, "rgtool: %s\n", err);
+		return 1;
+	}
+	j.rc = store_run(st, jobs_put_apply, &j);
+	store_close(st);
+	if (j.rc != STORE_OK)
+		fprintf(stderr, "rgtool: jobs-put: %s\n", store_rc_name(j.rc));
+	return j.rc == STORE_OK ? 0 : 1;
+}
+
+/* put_expiring - n placeholder rows of table expiring in ttl_ms */
+static int
+put_expiring(const char *dir, const char *table, long n, long ttl_ms)
+{
+	struct timespec ts;
+	struct store *st;
+	char err[256], key[64];
+	int t = -1, rc = 0;
+
+	for (int i = 0; i < STORE_NTABLES; i++)
+		if (strcmp(store_table_name((enum store_table)i), table) == 0)
+			t = i;
+	if (t < 0) {
+		fprintf(stderr, "rgtool: no table %s\n", table);
+		return 2;
+	}
+	if (store_open(&st, dir, 64u << 20, 0, NULL, err, sizeof(err)) !=
+	    STORE_OK) {
+		fprintf(stderr, "rgtool: %s\n", err);
+		return 1;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	for (long i = 0; i < n && rc == 0; i++) {
+		snprintf(key, sizeof(key), "rgtool-expiring|%ld", i);
+		if (store_put(st, (enum store_table)t, key, strlen(key), "x", 1,
+			(uint64_t)ts.tv_sec * 1000 +
+			    (uint64_t)ts.tv_nsec / 1000000 +
+			    (uint64_t)ttl_ms) != STORE_OK)
+			rc = 1;
+	}
+	store_close(st);
+	return rc;
+}
+
+/* cache_put - n rows of tool in namespace ns, expiring in ttl_ms */
+static int
+cache_put(const char *dir, const char *ns, const char *tool, long n,
+    long ttl_ms)
+{
+	struct timespec ts;
+	struct store *st;
+	char err[256], key[TC_KEY_MAX], val[64];
+	uint64_t exp;
+	int rc = 0;
+
+	if (store_open(&st, dir, 64u << 20, 0, NULL, err, sizeof(err)) !=
+	    STORE_OK) {
+		fprintf(stderr, "rgtool: %s\n", err);
+		return 1;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	exp = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 +
+	    (uint64_t)ttl_ms;
+	for (long i = 0; i < n && rc == 0; i++) {
+		json_t *args = json_pack("{s:I}", "i", (json_int_t)i);
+		int len = snprintf(val, sizeof(val), "{\"result\":%ld}", i);
+
+		if (tc_key(ns, tool, args, key, sizeof(key)) != 0 ||
+		    store_put(st, STORE_CACHE, key, strlen(key), val,
+			(size_t)len, exp) != STORE_OK)
+			rc = 1;
+		json_decref(args);
+	}
+	store_close(st);
+	if (rc != 0)
+		fprintf(stderr, "rgtool: cache-put into %s failed\n", ns);
+	return rc;
+}
 
 static int
 usage(void)
@@ -32,7 +219,10 @@ usage(void)
 			"wa-sign SECRET | wa-lines SECRET N PREFIX | jwt SECRET SUB EXP_S | "
 			"corrupt-delivery STATE_DIR | chat-start RUN_DIR INGRESS "
 			"INGRESS_PID USER STREAM... | admit-shadow RUN_DIR USER "
-			"STREAM... | chat-release RUN_DIR STREAM TICKET\n");
+			"STREAM... | chat-release RUN_DIR STREAM TICKET | "
+			"hold-reader STATE_DIR | cache-put STATE_DIR NS TOOL N "
+			"TTL_MS | jobs-put STATE_DIR TOOL N DEAD [AGE_MS] | put-expiring "
+			"STATE_DIR TABLE N TTL_MS\n");
 	return 2;
 }
 
@@ -236,6 +426,17 @@ main(int argc, char **argv)
 	}
 	if (argc >= 3 && strcmp(argv[1], "corrupt-delivery") == 0)
 		return corrupt_delivery(argv[2]);
+	if ((argc == 6 || argc == 7) && strcmp(argv[1], "jobs-put") == 0)
+		return jobs_put(argv[2], argv[3], atol(argv[4]), atol(argv[5]),
+		    argc == 7 ? atol(argv[6]) : 0);
+	if (argc == 6 && strcmp(argv[1], "put-expiring") == 0)
+		return put_expiring(argv[2], argv[3], atol(argv[4]),
+		    atol(argv[5]));
+	if (argc == 7 && strcmp(argv[1], "cache-put") == 0)
+		return cache_put(argv[2], argv[3], argv[4], atol(argv[5]),
+		    atol(argv[6]));
+	if (argc >= 3 && strcmp(argv[1], "hold-reader") == 0)
+		return hold_reader(argv[2]);
 	if ((rc = chat_msgs(argc, argv)) >= 0)
 		return rc;
 	return usage();

@@ -929,6 +929,38 @@ START_TEST(test_lmdb_nested_map_full)
 }
 END_TEST
 
+START_TEST(test_usage)
+{
+	struct store *st = open_store(MAP_TINY, STORE_CREATE, NULL);
+	uint64_t used0, used1, used2, map;
+	char key[32];
+	int i;
+
+	ck_assert_int_eq(store_usage(st, &used0, &map), STORE_OK);
+	ck_assert_uint_eq(map, MAP_TINY);
+	ck_assert_uint_gt(used0, 0);
+	ck_assert_uint_lt(used0, map / 2);
+	/* fill: usage grows, never past the map */
+	for (i = 0; i < 8; i++) {
+		snprintf(key, sizeof(key), "u%d", i);
+		ck_assert_int_eq(store_put(st, STORE_CACHE, key, strlen(key),
+				     bigbuf, FILL_VLEN, 0), STORE_OK);
+	}
+	ck_assert_int_eq(store_usage(st, &used1, &map), STORE_OK);
+	ck_assert_uint_ge(used1, used0 + 8 * FILL_VLEN);
+	ck_assert_uint_le(used1, map);
+	/* deleted: the pages go to the free list and count no more */
+	for (i = 0; i < 8; i++) {
+		snprintf(key, sizeof(key), "u%d", i);
+		ck_assert_int_eq(store_del(st, STORE_CACHE, key, strlen(key)),
+		    STORE_OK);
+	}
+	ck_assert_int_eq(store_usage(st, &used2, &map), STORE_OK);
+	ck_assert_uint_lt(used2, used1 - 6 * FILL_VLEN);
+	store_close(st);
+}
+END_TEST
+
 START_TEST(test_map_full_put)
 {
 	struct store_stats stats = { 0 };
@@ -1413,6 +1445,7 @@ store_suite(void)
 		{ "writer", test_writer_submit_after_stop },
 		{ "writer", test_writer_apply_error },
 		{ "mapfull", test_lmdb_nested_map_full },
+		{ "mapfull", test_usage },
 		{ "mapfull", test_map_full_put },
 		{ "mapfull", test_map_full_writer },
 		{ "open", test_reopen },

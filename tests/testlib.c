@@ -27,13 +27,41 @@ tl_segname(char *buf, size_t len, const char *tag)
 	ck_assert(n > 0 && (size_t)n < len);
 }
 
-/* Remove /dev/shm/rgtest.*.RUNNER.* : what tests of this run left. */
-static void
-remove_run_segments(pid_t runner)
+static int
+rm_segment(const char *dir, const char *name)
 {
-	char mark[32], name[300];
+	char path[300];
+
+	(void)dir;
+	snprintf(path, sizeof(path), "/%s", name);
+	return shm_unlink(path);
+}
+
+static int
+rm_tree(const char *dir, const char *name)
+{
+	char cmd[400];
+
+	if (strchr(name, '\'') != NULL)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/%s'", dir, name);
+	return system(cmd);
+}
+
+/*
+ * remove_run - remove what tests of this run left in dir: the entries
+ * named "<prefix><tag>.RUNNER.<...>" (the shm segments of tl_segname in
+ * /dev/shm, the store dirs of tl_store_create in /tmp; a failed check
+ * ends its process before its teardown).
+ */
+static void
+remove_run(const char *dir, const char *prefix, pid_t runner,
+    int (*rm)(const char *dir, const char *name))
+{
+	char mark[32];
 	struct dirent *de;
-	DIR *d = opendir("/dev/shm");
+	DIR *d = opendir(dir);
+	size_t plen = strlen(prefix);
 
 	if (d == NULL)
 		return;
@@ -41,17 +69,22 @@ remove_run_segments(pid_t runner)
 	while ((de = readdir(d)) != NULL) {
 		const char *tail;
 
-		if (strncmp(de->d_name, "rgtest.", 7) != 0)
+		if (strncmp(de->d_name, prefix, plen) != 0)
 			continue;
-		tail = strchr(de->d_name + 7, '.');
+		tail = strchr(de->d_name + plen, '.');
 		if (tail == NULL || strncmp(tail, mark, strlen(mark)) != 0)
 			continue;
-		snprintf(name, sizeof(name), "/%s", de->d_name);
-		if (shm_unlink(name) == 0)
-			fprintf(stderr, "testlib: removed %s left by a test\n",
-			    name);
+		if (rm(dir, de->d_name) == 0)
+			fprintf(stderr, "testlib: removed %s/%s left by a test\n",
+			    dir, de->d_name);
 	}
 	closedir(d);
+}
+
+pid_t
+tl_runner(void)
+{
+	return runner_pid != 0 ? runner_pid : getpid();
 }
 
 int
@@ -64,7 +97,8 @@ tl_run(Suite *s)
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
-	remove_run_segments(runner_pid);
+	remove_run("/dev/shm", "rgtest.", runner_pid, rm_segment);
+	remove_run("/tmp", "rgtest-store.", runner_pid, rm_tree);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
@@ -125,6 +159,40 @@ tl_dead_pid(void)
 
 	tl_children(1, NULL, NULL, &pid);
 	return pid;
+}
+
+const char *
+tl_row(const char *text, const char *first, char *buf, size_t len)
+{
+	size_t fl = strlen(first);
+
+	for (const char *l = text; l != NULL && *l != '\0';) {
+		const char *end = strchr(l, '\n'), *p = l;
+		size_t n = 0;
+
+		if (end == NULL)
+			end = l + strlen(l);
+		while (p < end && *p == ' ')
+			p++;
+		if ((size_t)(end - p) >= fl && strncmp(p, first, fl) == 0 &&
+		    (p + fl == end || p[fl] == ' ')) {
+			for (int sp = 0; p < end && n + 1 < len; p++) {
+				if (*p == ' ') {
+					sp = 1;
+					continue;
+				}
+				if (sp && n > 0)
+					buf[n++] = ' ';
+				sp = 0;
+				if (n + 1 < len)
+					buf[n++] = *p;
+			}
+			buf[n] = '\0';
+			return buf;
+		}
+		l = *end ? end + 1 : end;
+	}
+	return NULL;
 }
 
 json_t *

@@ -71,6 +71,14 @@ pid_t tl_dead_pid(void);
 json_t *tl_relstat(
     const char *segname, const char *flags, char *text, size_t len);
 
+/*
+ * tl_row - the line of relstat -1's text whose first word is first (after
+ * any indent), its words joined by single spaces, in buf; NULL when there
+ * is none.  "gmail_push   4   3   -   0" -> "gmail_push 4 3 - 0".
+ */
+const char *tl_row(const char *text, const char *first, char *buf,
+    size_t len);
+
 /* tl_jint - the integer member k of o; fails the test if there is none. */
 json_int_t tl_jint(json_t *o, const char *k);
 
@@ -94,8 +102,13 @@ void tl_seg_children(int n, const char *name,
 
 /* --- testlib_store.c ------------------------------------------------ */
 
+/* tl_runner - the pid of the process in tl_run (this one outside it). */
+pid_t tl_runner(void);
+
 /* tl_store_create - a new temp dir (path in dir, len bytes) named after
- * tag, a 16 MiB store in it and that store's writer (max_batch). */
+ * tag and the runner ("/tmp/rgtest-store.TAG.RUNNER.XXXXXX": tl_run
+ * removes those a failed test left), a 16 MiB store in it and that
+ * store's writer (max_batch). */
 void tl_store_create(char *dir, size_t len, const char *tag, struct store **st,
     struct store_writer **w, unsigned max_batch);
 

@@ -17,7 +17,8 @@ tl_store_create(char *dir, size_t len, const char *tag, struct store **st,
 {
 	char err[256];
 
-	snprintf(dir, len, "/tmp/rg%s.XXXXXX", tag);
+	snprintf(dir, len, "/tmp/rgtest-store.%s.%ld.XXXXXX", tag,
+	    (long)tl_runner());
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	ck_assert_int_eq(store_open(st, dir, 16u << 20, STORE_CREATE, NULL,
 			     err, sizeof(err)),

@@ -9,14 +9,16 @@
 #                       into var/dev.env.  Ctrl-C (or SIGTERM) stops both.
 #   tools/dev.sh test   install what is missing, build, run every test:
 #                       make check (unit + end-to-end), then the unit tests
-#                       again under AddressSanitizer + UBSan
+#                       again under AddressSanitizer + UBSan; promtool for
+#                       the metrics test is taken out of Debian's
+#                       prometheus package into build/.tools
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 PKGS="build-essential autoconf automake pkg-config libevent-dev libnng-dev
 liblmdb-dev lmdb-utils libjansson-dev libmbedtls-dev check jq curl clang
-iproute2 procps util-linux"
+iproute2 procps util-linux tmux"
 
 deps() {
 	local missing=
@@ -34,6 +36,28 @@ deps() {
 	[ "$(id -u)" -eq 0 ] || sudo=sudo
 	$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
 	$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing
+}
+
+# fetch_promtool - promtool (Debian's prometheus package) on PATH for the
+# metrics test: the machine's own, else the one of the package, taken out
+# of it into build/.tools without installing the Prometheus server
+fetch_promtool() {
+	local d=$top/build/.tools sudo=
+	command -v promtool >/dev/null && return 0
+	if [ ! -x "$d/usr/bin/promtool" ]; then
+		[ "$(id -u)" -eq 0 ] || sudo=sudo
+		rm -rf "$d" && mkdir -p "$d/deb"
+		echo "dev.sh: fetching promtool (Debian package prometheus, not installed)"
+		if ! (cd "$d/deb" && apt-get download -q prometheus >/dev/null 2>&1); then
+			$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+			(cd "$d/deb" && apt-get download -q prometheus)
+		fi
+		dpkg-deb -x "$d"/deb/prometheus_*.deb "$d/x"
+		mkdir -p "$d/usr/bin"
+		mv "$d/x/usr/bin/promtool" "$d/usr/bin/"
+		rm -rf "$d/deb" "$d/x"
+	fi
+	export PATH="$d/usr/bin:$PATH"
 }
 
 build() { # build DIR [configure args]
@@ -107,17 +131,21 @@ run)
 		kill -0 "$mock_pid" 2>/dev/null || { cat var/relmock.log; exit 1; }
 		sleep 0.05
 	done
-	echo "dev.sh: relmock (chat provider, application backend, OAuth token endpoint) on $mock, log var/relmock.log"
+	echo "dev.sh: relmock (chat provider, tools' search APIs, application backend, OAuth token endpoint) on $mock, log var/relmock.log"
 	echo "dev.sh: relgated in the foreground on 127.0.0.1:8080, admin 127.0.0.1:9464, shm /relgate.dev (Ctrl-C stops both)"
 	echo "dev.sh: in another terminal: build/tools/relstat -n /relgate.dev"
-	# a local run stays the user that starts it (root included)
+	# a local run stays the user that starts it (root included); the
+	# default tools call relmock's Serper and eBay stand-ins, with
+	# relmock's keys
 	RELGATE_USER=$(id -un) \
+	RELGATE_TOOLS="$(sed "s|@BASE@|http://$mock|g" tools/relmock/tools.json)" \
 	RELGATE_STATE_DIR=var/state RELGATE_RUN_DIR=var/run RELGATE_SHM_NAME=/relgate.dev \
 	RELGATE_BACKEND_URL="http://$mock/backend" RELGATE_APP_URL=http://127.0.0.1:3000 \
 	RELGATE_OAUTH_TOKEN_URL="http://$mock/oauth/token" RELGATE_OAUTH_CLIENT_ID=relgate-dev \
 	RELGATE_OAUTH_REDIRECT_URI=http://127.0.0.1:8080/api/gmail/auth/callback \
 	RELGATE_PROVIDER_PRIMARY_BASE_URL="http://$mock/v1" \
 	RELGATE_PROVIDER_SECONDARY_BASE_URL="http://$mock/secondary/v1" \
+	SERPER_API_KEY=relmock-serper-key EBAY_OAUTH_TOKEN="Bearer relmock-ebay-token" \
 		build/daemons/relgated -f -c etc/relgate.json &
 	rg_pid=$!
 	rc=0
@@ -133,6 +161,7 @@ run)
 test)
 	deps test
 	build build
+	fetch_promtool
 	rc=0
 	make -C build check -j1 VERBOSE=1 >build/check.out 2>&1 || rc=$?
 	grep -E '^(PASS|FAIL|ERROR|XFAIL|XPASS|SKIP):' build/check.out || true

@@ -14,6 +14,13 @@
  *   deliveries list                 the delivery rows waiting in the queue
  *   deliveries dead-letters         the rows that ran out of attempts
  *   deliveries requeue ID           a dead letter back to the queue
+ *   circuit list                    every circuit's state and counters
+ *   bulkhead inflight [--provider P]  the live leases of a bulkhead
+ *   cache stats [--namespace NS]    the tool cache's rows per namespace
+ *   cache clear --namespace NS      remove a namespace's rows
+ *   jobs stats|dead-letters [--limit N]  the tool-job queue
+ *   jobs requeue ID                 a tool job's dead letter back to the queue
+ *   drain   SIGTERM the supervisor and wait until relgated has stopped
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,6 +31,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -34,9 +42,14 @@
 #include "gate/crypto.h"
 #include "gate/delivq.h"
 #include "gate/replay.h"
+#include "gate/jobq.h"
+#include "gate/toolcache.h"
 #include "store/store.h"
 #include "proto/link.h"
+#include "gate/alerts.h"
+#include "gate/events.h"
 #include "shm/shm.h"
+#include "shm/snapshot.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -64,6 +77,8 @@ static struct {
 	json_t *out;
 } rc;
 
+static void print_json(json_t *o);
+
 static void
 usage(int code)
 {
@@ -84,6 +99,38 @@ usage(int code)
 	    "  idempotency recent --scope S [--limit N]\n"
 	    "  deliveries list|dead-letters [--limit N]\n"
 	    "  deliveries requeue ID\n"
+	    "  ratelimit summary [--window-min N]\n"
+	    "           stored rate-limit and admission events of the last N\n"
+	    "           minutes (default 60) by source:bucket:outcome[:reason]\n"
+	    "  ratelimit events [--limit N]\n"
+	    "           the newest stored events\n"
+	    "  ratelimit alerts [--limit N]\n"
+	    "           the newest rate-limit alerts and whether Sentry took "
+	    "them\n"
+	    "  alerts list [--kind K] [--limit N]\n"
+	    "           the newest alerts of every rule (or of kind K:\n"
+	    "           ratelimit, queue, bulkhead, crashloop, store)\n"
+	    "  circuit list [--limit N]\n"
+	    "           every circuit: state, failures, threshold, cooldown,\n"
+	    "           counters\n"
+	    "  bulkhead inflight [--provider P] [--limit N]\n"
+	    "           every bulkhead's use; with --provider, its live leases\n"
+	    "           (owner process, age, expiry), newest first\n"
+	    "  cache stats [--namespace NS]\n"
+	    "           the tool cache's live entries and bytes per namespace\n"
+	    "  cache clear --namespace NS\n"
+	    "           remove every entry of namespace NS (e.g. search_web_v1)\n"
+	    "  jobs stats\n"
+	    "           tool jobs queued, running and dead, per tool and class;\n"
+	    "           the oldest queued and running\n"
+	    "  jobs dead-letters [--limit N], jobs requeue ID\n"
+	    "           the tool jobs that ran out of attempts; one back to the\n"
+	    "           queue (its attempts start again)\n"
+	    "  drain [--no-wait]\n"
+	    "           stop relgated as SIGTERM does: no new connections,\n"
+	    "           accepted webhooks committed and answered, open chat\n"
+	    "           streams closed with an error event, processes killed\n"
+	    "           after supervisor.drain_timeout_ms; waits until it exited\n"
 	    "  jwt mint --sub SUB [--ttl SECONDS]\n"
 	    "           an HS256 bearer token signed with auth.jwt.secret (from\n"
 	    "           the configuration or RELGATE_AUTH_JWT_SECRET), with the\n"
@@ -135,6 +182,11 @@ locate(void)
 		    "map_size_mb");
 		if (json_is_integer(v))
 			rc.cfg->store_map_size_mb = json_integer_value(v);
+		v = json_object_get(json_object_get(j, "supervisor"),
+		    "drain_timeout_ms");
+		if (json_is_integer(v))
+			rc.cfg->supervisor_drain_timeout_ms =
+			    json_integer_value(v);
 		rc.live = 1;
 		json_decref(j);
 	} else {
@@ -343,6 +395,38 @@ cmd_ping(void)
 	return status;
 }
 
+/*
+ * supervisor_ok - the segment's supervisor pid is a running relgated: a
+ * segment left behind by a relgated that was killed names a pid that may
+ * since belong to another process, which must not get our signal.
+ */
+static int
+supervisor_ok(pid_t pid)
+{
+	char path[64], comm[32] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/comm", (long)pid);
+	if (pid <= 0 || (f = fopen(path, "r")) == NULL) {
+		fprintf(stderr, "relctl: relgated (pid %ld, from segment %s) "
+				"is not running\n",
+		    (long)pid, rc.shm_name);
+		return 0;
+	}
+	if (fgets(comm, sizeof(comm), f) == NULL)
+		comm[0] = '\0';
+	fclose(f);
+	comm[strcspn(comm, "\n")] = '\0';
+	if (strcmp(comm, "relgated") != 0) {
+		fprintf(stderr, "relctl: pid %ld named by segment %s is %s, not "
+				"relgated (a segment left by a relgated that "
+				"was killed?); nothing signalled\n",
+		    (long)pid, rc.shm_name, comm[0] ? comm : "unknown");
+		return 0;
+	}
+	return 1;
+}
+
 static int
 cmd_reload(void)
 {
@@ -350,15 +434,21 @@ cmd_reload(void)
 
 	if (!rc.live)
 		return not_running();
+	if (!supervisor_ok((pid_t)pid))
+		return 2;
 	if (kill((pid_t)pid, SIGHUP) != 0) {
 		fprintf(stderr, "relctl: cannot signal relgated (pid %ld): "
 				"%s\n",
 		    pid, strerror(errno));
 		return 2;
 	}
-	printf("reload requested (relgated pid %ld); see relstat for the "
-	       "config generation\n",
-	    pid);
+	if (rc.json)
+		print_json(json_pack("{s:s,s:I}", "reload", "requested", "pid",
+		    (json_int_t)pid));
+	else
+		printf("reload requested (relgated pid %ld); see relstat for "
+		       "the config generation\n",
+		    pid);
 	return 0;
 }
 
@@ -387,6 +477,33 @@ open_store(void)
 		return NULL;
 	}
 	return st;
+}
+
+/* open_store_rw - the LMDB environment for writing. */
+static struct store *
+open_store_rw(void)
+{
+	struct store *st;
+	char err[512];
+
+	if (store_open(&st, rc.cfg->state_dir,
+		(uint64_t)rc.cfg->store_map_size_mb << 20, 0, NULL, err,
+		sizeof(err)) != STORE_OK) {
+		store_failed(err);
+		return NULL;
+	}
+	return st;
+}
+
+/* print_json - o (a reference taken) as indented JSON on stdout. */
+static void
+print_json(json_t *o)
+{
+	char *s = json_dumps(o, JSON_INDENT(2) | JSON_ENCODE_ANY);
+
+	printf("%s\n", s != NULL ? s : "null");
+	free(s);
+	json_decref(o);
 }
 
 struct rows {
@@ -480,6 +597,165 @@ opt_limit(int argc, char **argv)
 	return (size_t)rc.cfg->ops_max_rows_per_section;
 }
 
+/* by_occurrences - summary rows, the most occurrences first */
+static int
+by_occurrences(const void *a, const void *b)
+{
+	json_int_t x = json_integer_value(
+	    json_object_get(*(json_t *const *)a, "occurrences"));
+	json_int_t y = json_integer_value(
+	    json_object_get(*(json_t *const *)b, "occurrences"));
+	int c = x < y ? 1 : x > y ? -1 : 0;
+
+	return c != 0 ? c :
+			strcmp(json_string_value(json_object_get(
+				   *(json_t *const *)a, "key")),
+			    json_string_value(json_object_get(
+				*(json_t *const *)b, "key")));
+}
+
+/*
+ * cmd_ratelimit - "ratelimit summary [--window-min N]": the stored
+ * events of the window summed by source:bucket:outcome[:reason];
+ * "ratelimit events [--limit N]": the newest rows.
+ */
+static int
+cmd_ratelimit(int argc, char **argv)
+{
+	long window = 60;
+	size_t limit;
+	json_t *sum, *recent, *rows, *row;
+	struct store *st;
+	const char *k;
+	int src;
+
+	for (int i = 0; i + 1 < argc; i++)
+		if (strcmp(argv[i], "--window-min") == 0)
+			window = atol(argv[i + 1]);
+	if (argc < 1 || (strcmp(argv[0], "summary") != 0 &&
+			    strcmp(argv[0], "events") != 0) ||
+	    window < 1 || window > 43200) {
+		fprintf(stderr, "usage: relctl ratelimit summary "
+				"[--window-min 1..43200] | events [--limit N]\n");
+		return 2;
+	}
+	if ((st = open_store()) == NULL)
+		return 2;
+	limit = opt_limit(argc, argv);
+	sum = json_object();
+	recent = json_array();
+	src = ev_summary(st, strcmp(argv[0], "events") == 0 ? 0 :
+			     now_ms() - (uint64_t)window * 60000,
+	    sum, recent, strcmp(argv[0], "events") == 0 ? limit : 0);
+	store_close(st);
+	if (src != STORE_OK) {
+		fprintf(stderr, "relctl: reading events: %s\n",
+		    store_rc_name(src));
+		json_decref(sum);
+		json_decref(recent);
+		return 1;
+	}
+	if (strcmp(argv[0], "events") == 0) {
+		static const char *const cols[] = { "createdAt", "source",
+			"bucket", "outcome", "reason", "key", "count", "path",
+			NULL };
+
+		print_rows(recent, limit, cols);
+		json_decref(sum);
+		json_decref(recent);
+		return 0;
+	}
+	rows = json_array();
+	json_object_foreach(sum, k, row) {
+		json_object_set_new(row, "key", json_string(k));
+		json_array_append(rows, row);
+	}
+	{
+		size_t n = json_array_size(rows);
+		json_t **v = xcalloc(n ? n : 1, sizeof(*v)), *sorted;
+
+		for (size_t i = 0; i < n; i++)
+			v[i] = json_array_get(rows, i);
+		qsort(v, n, sizeof(*v), by_occurrences);
+		sorted = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append(sorted, v[i]);
+		free(v);
+		if (rc.json) {
+			json_t *out = json_pack("{s:i,s:o}", "windowMinutes",
+			    (int)window, "summary", sorted);
+			char *s = json_dumps(out, JSON_INDENT(2));
+
+			printf("%s\n", s);
+			free(s);
+			json_decref(out);
+		} else {
+			printf("%-52s %11s %7s %10s\n", "SOURCE:BUCKET:OUTCOME"
+			    "[:REASON]", "OCCURRENCES", "EVENTS",
+			    "DUPLICATES");
+			json_array_foreach(sorted, n, row)
+				printf("%-52s %11lld %7lld %10lld\n",
+				    json_string_value(
+					json_object_get(row, "key")),
+				    (long long)json_integer_value(
+					json_object_get(row, "occurrences")),
+				    (long long)json_integer_value(
+					json_object_get(row, "events")),
+				    (long long)json_integer_value(
+					json_object_get(row, "duplicates")));
+			printf("%zu keys, last %ld minutes\n",
+			    json_array_size(sorted), window);
+			json_decref(sorted);
+		}
+	}
+	json_decref(rows);
+	json_decref(sum);
+	json_decref(recent);
+	return 0;
+}
+
+/* cmd_alerts - "alerts list [--kind K]" / "ratelimit alerts": the newest
+ * alerts (of one kind) */
+static int
+cmd_alerts(int argc, char **argv)
+{
+	static const char *const cols[] = { "createdAt", "alertKey", "kind",
+		"value", "threshold", "sentry", "sentryAttempts",
+		"sentryError", NULL };
+	const char *kind = NULL;
+	struct store *st;
+	json_t *rows;
+	size_t limit;
+	int src;
+
+	if (argc < 1 || (strcmp(argv[0], "list") != 0 &&
+			    strcmp(argv[0], "alerts") != 0)) {
+		fprintf(stderr, "usage: relctl alerts list [--kind K] "
+				"[--limit N]\n");
+		return 2;
+	}
+	if (strcmp(argv[0], "alerts") == 0)
+		kind = "ratelimit"; /* relctl ratelimit alerts */
+	for (int i = 1; i + 1 < argc; i++)
+		if (strcmp(argv[i], "--kind") == 0)
+			kind = argv[i + 1];
+	if ((st = open_store()) == NULL)
+		return 2;
+	limit = opt_limit(argc, argv);
+	rows = json_array();
+	src = alert_list(st, NULL, kind, 0, rows);
+	store_close(st);
+	if (src != STORE_OK) {
+		fprintf(stderr, "relctl: reading alerts: %s\n",
+		    store_rc_name(src));
+		json_decref(rows);
+		return 1;
+	}
+	print_rows(rows, limit, cols);
+	json_decref(rows);
+	return 0;
+}
+
 static int
 cmd_idempotency(int argc, char **argv)
 {
@@ -548,69 +824,58 @@ delivery_row(void *arg, const void *key, size_t klen, const void *val,
 	return 0;
 }
 
-struct requeue {
-	const char *id;
-	int rc, done;
-};
-
 static int
 requeue_apply(struct store_txn *txn, void *arg)
 {
-	struct requeue *q = arg;
-
-	return delivq_requeue(txn, q->id, now_ms());
+	return delivq_requeue(txn, arg, now_ms());
 }
 
-static void
-requeue_done(void *arg, int rcode)
+/* write_one - apply(arg) in one write transaction of the store: its
+ * result, or -1 (after one line) when the store cannot be opened */
+static int
+write_one(store_apply_fn apply, void *arg)
 {
-	struct requeue *q = arg;
+	struct store *st = open_store_rw();
+	int src;
 
-	q->rc = rcode;
-	q->done = 1;
+	if (st == NULL)
+		return -1;
+	src = store_run(st, apply, arg);
+	store_close(st);
+	return src;
 }
 
 static int
 cmd_requeue(const char *id)
 {
-	struct requeue q = { id, STORE_EIO, 0 };
-	struct store_writer *w;
-	struct store *st;
-	char err[512];
+	int wrc;
 
 	if (strlen(id) != DELIVQ_ID_LEN) {
 		fprintf(stderr, "relctl: a delivery id has %d characters\n",
 		    DELIVQ_ID_LEN);
 		return 2;
 	}
-	if (store_open(&st, rc.cfg->state_dir,
-		(uint64_t)rc.cfg->store_map_size_mb << 20, 0, NULL, err,
-		sizeof(err)) != STORE_OK) {
-		store_failed(err);
+	if ((wrc = write_one(requeue_apply, (void *)(uintptr_t)id)) == -1)
 		return 2;
-	}
-	w = store_writer_start(st, 1);
-	if (store_writer_submit(w, requeue_apply, requeue_done, &q) !=
-	    STORE_OK)
-		q.rc = STORE_ESTOPPED;
-	store_writer_stop(w); /* runs the request, then joins */
-	store_close(st);
-	if (q.rc == STORE_NOTFOUND) {
+	if (wrc == STORE_NOTFOUND) {
 		fprintf(stderr, "relctl: no dead letter %s\n", id);
 		return 1;
 	}
-	if (q.rc == STORE_EINVAL) {
+	if (wrc == STORE_EINVAL) {
 		fprintf(stderr, "relctl: dead letter %s cannot be requeued: "
 				"its row was unreadable (see rawBase64)\n",
 		    id);
 		return 1;
 	}
-	if (q.rc != STORE_OK) {
+	if (wrc != STORE_OK) {
 		fprintf(stderr, "relctl: requeue %s: %s\n", id,
-		    store_rc_name(q.rc));
+		    store_rc_name(wrc));
 		return 2;
 	}
-	printf("requeued %s\n", id);
+	if (rc.json)
+		print_json(json_pack("{s:s}", "requeued", id));
+	else
+		printf("requeued %s\n", id);
 	return 0;
 }
 
@@ -642,6 +907,463 @@ cmd_deliveries(int argc, char **argv)
 	json_decref(r.arr);
 	store_close(st);
 	return status;
+}
+
+/* --- circuit, bulkhead: the shm segment ------------------------------------*/
+
+/* live_snapshot - the segment's state (relstat -j without the store's
+ * sections); NULL after one line when there is no segment. */
+static json_t *
+live_snapshot(long limit)
+{
+	struct shm_seg seg;
+	json_t *snap;
+
+	if (!rc.live)
+		return not_running(), NULL;
+	if (shm_attach(&seg, rc.shm_name, 0, rc.shm_err,
+		sizeof(rc.shm_err)) != 0)
+		return not_running(), NULL;
+	snap = snapshot_json(&seg, limit);
+	shm_detach(&seg);
+	return snap;
+}
+
+/* when_str - a time in ms as an age or a wait from now, "never" for
+ * null or 0. */
+static const char *
+when_str(const json_t *v, char *buf, size_t len)
+{
+	int64_t t = json_integer_value(v), d = (int64_t)now_ms() - t;
+	int64_t a = d < 0 ? -d : d;
+
+	if (!json_is_integer(v) || t == 0)
+		return "never";
+	if (a < 10000)
+		snprintf(buf, len, d < 0 ? "in %.1fs" : "%.1fs ago",
+		    (double)a / 1000);
+	else if (a < 600000)
+		snprintf(buf, len, d < 0 ? "in %llds" : "%llds ago",
+		    (long long)(a / 1000));
+	else if (a < 36000000)
+		snprintf(buf, len, d < 0 ? "in %lldm" : "%lldm ago",
+		    (long long)(a / 60000));
+	else
+		snprintf(buf, len, d < 0 ? "in %lldh" : "%lldh ago",
+		    (long long)(a / 3600000));
+	return buf;
+}
+
+/* age_str - an age in ms as seconds, "-" for null */
+static const char *
+age_str(const json_t *v, char *buf, size_t len)
+{
+	if (!json_is_integer(v))
+		return "-";
+	snprintf(buf, len, "%.1fs", (double)json_integer_value(v) / 1000);
+	return buf;
+}
+
+static long long
+int_at(const json_t *o, const char *a, const char *b)
+{
+	const json_t *v = json_object_get(o, a);
+
+	return (long long)json_integer_value(b ? json_object_get(v, b) : v);
+}
+
+/* cmd_circuit - "circuit list": every circuit of the segment */
+static int
+cmd_circuit(int argc, char **argv)
+{
+	size_t limit, n = 0, total;
+	json_t *snap, *circuits, *c, *out;
+	const char *name;
+	char t1[32], t2[32];
+
+	if (argc < 1 || strcmp(argv[0], "list") != 0) {
+		fprintf(stderr, "usage: relctl circuit list [--limit N]\n");
+		return 2;
+	}
+	limit = opt_limit(argc, argv);
+	if ((snap = live_snapshot((long)limit)) == NULL)
+		return 2;
+	circuits = json_object_get(snap, "circuits");
+	total = json_object_size(circuits);
+	out = json_array();
+	if (!rc.json)
+		printf("%-26s %-9s %5s %6s %9s %-10s %-10s %7s %9s %10s\n",
+		    "CIRCUIT", "STATE", "FAILS", "THRESH", "COOLDOWN",
+		    "OPENED", "CHANGED", "OPENS", "REJECTED", "FAILURES");
+	json_object_foreach(circuits, name, c) {
+		if (n++ >= limit)
+			break;
+		if (rc.json) {
+			json_t *o = json_deep_copy(c);
+
+			json_object_set_new(o, "circuit", json_string(name));
+			json_array_append_new(out, o);
+			continue;
+		}
+		printf("%-26s %-9s %5lld %6lld %7lldms %-10s %-10s %7lld "
+		       "%9lld %10lld\n",
+		    name, json_string_value(json_object_get(c, "state")),
+		    int_at(c, "consecutiveFailures", NULL),
+		    int_at(c, "threshold", NULL), int_at(c, "cooldownMs", NULL),
+		    when_str(json_object_get(c, "openedAt"), t1, sizeof(t1)),
+		    when_str(json_object_get(c, "changedAt"), t2, sizeof(t2)),
+		    int_at(c, "counters", "opens"),
+		    int_at(c, "counters", "rejections"),
+		    int_at(c, "counters", "failures"));
+	}
+	if (rc.json)
+		print_json(json_incref(out));
+	else
+		printf("%zu of %zu circuits\n", n < limit ? n : limit, total);
+	json_decref(out);
+	json_decref(snap);
+	return 0;
+}
+
+/* owner_of - "role.instance" of the process with pid in snap, or "-". */
+static const char *
+owner_of(json_t *snap, json_int_t pid, char *buf, size_t len)
+{
+	size_t i;
+	json_t *p;
+
+	json_array_foreach(json_object_get(snap, "processes"), i, p)
+		if (json_integer_value(json_object_get(p, "pid")) == pid) {
+			snprintf(buf, len, "%s.%lld",
+			    json_string_value(json_object_get(p, "role")),
+			    int_at(p, "instance", NULL));
+			return buf;
+		}
+	return "-";
+}
+
+/* bulkhead_leases - one bulkhead's live leases, owners named */
+static int
+bulkhead_leases(json_t *snap, const char *name, json_t *b, size_t limit)
+{
+	json_t *leases = json_object_get(b, "leases"), *l;
+	char owner[48], t1[32], t2[32];
+	size_t i;
+
+	json_array_foreach(leases, i, l)
+		json_object_set_new(l, "process", json_string(owner_of(snap,
+		    json_integer_value(json_object_get(l, "pid")), owner,
+		    sizeof(owner))));
+	if (rc.json) {
+		json_object_set_new(b, "bulkhead", json_string(name));
+		print_json(json_incref(b));
+		return 0;
+	}
+	printf("%s: %lld in flight of %lld (lease TTL %lld ms; %lld expired, "
+	       "not yet reclaimed)\n",
+	    name, int_at(b, "inFlight", NULL), int_at(b, "maxConcurrent", NULL),
+	    int_at(b, "leaseTtlMs", NULL), int_at(b, "expired", NULL));
+	printf("%-10s %-8s %-16s %-10s %-10s\n", "LEASE", "PID", "PROCESS",
+	    "ACQUIRED", "EXPIRES");
+	json_array_foreach(leases, i, l)
+		printf("%-10lld %-8lld %-16s %-10s %-10s\n", int_at(l, "id", NULL),
+		    int_at(l, "pid", NULL),
+		    json_string_value(json_object_get(l, "process")),
+		    when_str(json_object_get(l, "acquiredAt"), t1, sizeof(t1)),
+		    when_str(json_object_get(l, "expiresAt"), t2, sizeof(t2)));
+	printf("%zu of %lld leases shown (--limit %zu)\n",
+	    json_array_size(leases), int_at(b, "inFlight", NULL), limit);
+	return 0;
+}
+
+/* cmd_bulkhead - "bulkhead inflight [--provider P]" */
+static int
+cmd_bulkhead(int argc, char **argv)
+{
+	const char *prov = NULL, *name;
+	json_t *snap, *bhs, *b;
+	size_t limit;
+	int status = 0;
+
+	for (int i = 0; i + 1 < argc; i++)
+		if (strcmp(argv[i], "--provider") == 0)
+			prov = argv[i + 1];
+	if (argc < 1 || strcmp(argv[0], "inflight") != 0) {
+		fprintf(stderr, "usage: relctl bulkhead inflight [--provider P] "
+				"[--limit N]\n");
+		return 2;
+	}
+	limit = opt_limit(argc, argv);
+	if ((snap = live_snapshot((long)limit)) == NULL)
+		return 2;
+	bhs = json_object_get(snap, "bulkheads");
+	if (prov != NULL && (b = json_object_get(bhs, prov)) != NULL) {
+		status = bulkhead_leases(snap, prov, b, limit);
+	} else if (prov != NULL) {
+		fprintf(stderr, "relctl: no bulkhead \"%s\"; bulkheads:", prov);
+		json_object_foreach(bhs, name, b)
+			fprintf(stderr, " %s", name);
+		fprintf(stderr, "\n");
+		status = 2;
+	} else if (rc.json) {
+		print_json(json_incref(bhs));
+	} else {
+		printf("%-26s %8s %6s %8s %9s %10s %10s %9s\n", "BULKHEAD",
+		    "INFLIGHT", "MAX", "TTL_MS", "EXPIRED", "ACQUIRED",
+		    "SATURATED", "RECLAIMED");
+		json_object_foreach(bhs, name, b)
+			printf("%-26s %8lld %6lld %8lld %9lld %10lld %10lld "
+			       "%9lld\n",
+			    name, int_at(b, "inFlight", NULL),
+			    int_at(b, "maxConcurrent", NULL),
+			    int_at(b, "leaseTtlMs", NULL),
+			    int_at(b, "expired", NULL),
+			    int_at(b, "counters", "acquired"),
+			    int_at(b, "counters", "saturated"),
+			    int_at(b, "counters", "reclaimedDead") +
+				int_at(b, "counters", "reclaimedExpired"));
+		printf("%zu bulkheads; --provider NAME lists its leases\n",
+		    json_object_size(bhs));
+	}
+	json_decref(snap);
+	return status;
+}
+
+/* --- cache: the store --------------------------------------------------------*/
+
+static int
+cmd_cache(int argc, char **argv)
+{
+	const char *ns = NULL, *name;
+	struct store *st;
+	json_t *by, *o;
+	size_t removed = 0, n = 0;
+	char t1[32], t2[32];
+	int src;
+
+	for (int i = 0; i + 1 < argc; i++)
+		if (strcmp(argv[i], "--namespace") == 0)
+			ns = argv[i + 1];
+	if (argc < 1 || (strcmp(argv[0], "stats") != 0 &&
+			    strcmp(argv[0], "clear") != 0) ||
+	    (strcmp(argv[0], "clear") == 0 && ns == NULL)) {
+		fprintf(stderr, "usage: relctl cache stats [--namespace NS] | "
+				"clear --namespace NS\n");
+		return 2;
+	}
+	if (ns != NULL && !tc_ns_valid(ns)) {
+		fprintf(stderr, "relctl: namespace \"%s\": 1..%d of "
+				"A-Z a-z 0-9 _ . - (e.g. search_web_v1)\n",
+		    ns, TC_NS_MAX - 1);
+		return 2;
+	}
+	if (strcmp(argv[0], "clear") == 0) {
+		if ((st = open_store_rw()) == NULL)
+			return 2;
+		src = tc_clear(st, ns, &removed);
+		store_close(st);
+		if (src != STORE_OK) {
+			fprintf(stderr, "relctl: clearing %s: %s (%zu entries "
+					"removed before)\n",
+			    ns, store_rc_name(src), removed);
+			return 1;
+		}
+		if (rc.json)
+			print_json(json_pack("{s:s,s:I}", "namespace", ns,
+			    "removed", (json_int_t)removed));
+		else
+			printf("cache namespace %s cleared: %zu entries "
+			       "removed\n",
+			    ns, removed);
+		return 0;
+	}
+	if ((st = open_store()) == NULL)
+		return 2;
+	by = json_object();
+	src = tc_stats(st, by);
+	store_close(st);
+	if (src != STORE_OK) {
+		fprintf(stderr, "relctl: reading the cache: %s\n",
+		    store_rc_name(src));
+		json_decref(by);
+		return 1;
+	}
+	if (ns != NULL) {
+		o = json_object_get(by, ns);
+		o = o != NULL ? json_pack("{s:O}", ns, o) : json_object();
+		json_decref(by);
+		by = o;
+	}
+	if (rc.json) {
+		print_json(json_pack("{s:o}", "byNamespace", by));
+		return 0;
+	}
+	printf("%-32s %9s %12s %-12s %-12s\n", "NAMESPACE", "ENTRIES", "BYTES",
+	    "NEXT_EXPIRY", "LAST_EXPIRY");
+	json_object_foreach(by, name, o) {
+		printf("%-32s %9lld %12lld %-12s %-12s\n", name,
+		    int_at(o, "entries", NULL), int_at(o, "bytes", NULL),
+		    when_str(json_object_get(o, "nextExpiresAt"), t1,
+			sizeof(t1)),
+		    when_str(json_object_get(o, "lastExpiresAt"), t2,
+			sizeof(t2)));
+		n += (size_t)int_at(o, "entries", NULL);
+	}
+	printf("%zu namespaces, %zu live entries\n", json_object_size(by), n);
+	json_decref(by);
+	return 0;
+}
+
+/* --- jobs: the tool-job queue ---------------------------------------------*/
+
+static int
+jrequeue_apply(struct store_txn *txn, void *arg)
+{
+	return jobq_requeue(txn, arg, now_ms());
+}
+
+static int
+cmd_jobs(int argc, char **argv)
+{
+	static const char *const cols[] = { "id", "tool", "qos", "attempts",
+		"deadAt", "deadLetterReason", NULL };
+	struct store *st;
+	json_t *o, *v;
+	const char *name;
+	char t1[32], t2[32];
+	int src;
+
+	if (argc >= 2 && strcmp(argv[0], "requeue") == 0) {
+		int wrc;
+
+		if (strlen(argv[1]) != JOBQ_ID_LEN) {
+			fprintf(stderr, "relctl: a tool job id has %d "
+					"characters\n",
+			    JOBQ_ID_LEN);
+			return 2;
+		}
+		if ((wrc = write_one(jrequeue_apply, argv[1])) == -1)
+			return 2;
+		if (wrc == STORE_NOTFOUND) {
+			fprintf(stderr, "relctl: no tool job dead letter %s\n",
+			    argv[1]);
+			return 1;
+		}
+		if (wrc != STORE_OK) {
+			fprintf(stderr, "relctl: requeue %s: %s\n", argv[1],
+			    store_rc_name(wrc));
+			return 1;
+		}
+		if (rc.json)
+			print_json(json_pack("{s:s}", "requeued", argv[1]));
+		else
+			printf("requeued tool job %s (attempts start again)\n",
+			    argv[1]);
+		return 0;
+	}
+	if (argc < 1 || (strcmp(argv[0], "stats") != 0 &&
+			    strcmp(argv[0], "dead-letters") != 0)) {
+		fprintf(stderr, "usage: relctl jobs stats | dead-letters "
+				"[--limit N] | requeue ID\n");
+		return 2;
+	}
+	if ((st = open_store()) == NULL)
+		return 2;
+	o = strcmp(argv[0], "stats") == 0 ? json_object() : json_array();
+	src = json_is_object(o) ? jobq_stats(st, now_ms(), o) :
+				  jobq_dead_letters(st, 0, o);
+	store_close(st);
+	if (src != STORE_OK) {
+		fprintf(stderr, "relctl: reading the tool jobs: %s\n",
+		    store_rc_name(src));
+		json_decref(o);
+		return 1;
+	}
+	if (json_is_array(o)) {
+		print_rows(o, opt_limit(argc, argv), cols);
+		json_decref(o);
+		return 0;
+	}
+	if (rc.json) {
+		print_json(o);
+		return 0;
+	}
+	v = json_object_get(o, "byStatus");
+	printf("queued %lld  running %lld  dead %lld  oldest queued %s  "
+	       "oldest running %s\n",
+	    int_at(v, "queued", NULL), int_at(v, "running", NULL),
+	    int_at(v, "dead", NULL),
+	    age_str(json_object_get(o, "oldestQueuedAgeMs"), t1, sizeof(t1)),
+	    age_str(json_object_get(o, "oldestRunningAgeMs"), t2,
+		sizeof(t2)));
+	printf("%-20s %8s %8s %8s\n", "TOOL", "QUEUED", "RUNNING", "DEAD");
+	json_object_foreach(json_object_get(o, "byTool"), name, v)
+		printf("%-20s %8lld %8lld %8lld\n", name,
+		    int_at(v, "queued", NULL), int_at(v, "running", NULL),
+		    int_at(v, "dead", NULL));
+	printf("%-20s %8s %8s\n", "CLASS", "QUEUED", "RUNNING");
+	json_object_foreach(json_object_get(o, "byQos"), name, v)
+		printf("%-20s %8lld %8lld\n", name, int_at(v, "queued", NULL),
+		    int_at(v, "running", NULL));
+	json_decref(o);
+	return 0;
+}
+
+/* --- drain -------------------------------------------------------------------*/
+
+/* cmd_drain - SIGTERM the supervisor; unless --no-wait, wait until it
+ * has gone (its children drained or, after drain_timeout_ms, killed). */
+static int
+cmd_drain(int argc, char **argv)
+{
+	pid_t pid = rc.supervisor;
+	uint64_t start = now_ms(), limit;
+	int wait = !(argc >= 1 && strcmp(argv[0], "--no-wait") == 0);
+
+	if (argc >= 1 && wait) {
+		fprintf(stderr, "usage: relctl drain [--no-wait]\n");
+		return 2;
+	}
+	if (!rc.live)
+		return not_running();
+	if (!supervisor_ok(pid))
+		return 2;
+	limit = (uint64_t)rc.cfg->supervisor_drain_timeout_ms + 5000;
+	if (kill(pid, SIGTERM) != 0) {
+		fprintf(stderr, "relctl: cannot signal relgated (pid %ld): %s\n",
+		    (long)pid, strerror(errno));
+		return 2;
+	}
+	if (!rc.json)
+		printf("drain requested: relgated pid %ld takes no new "
+		       "connections and stops; its processes have %lld ms\n",
+		    (long)pid, (long long)rc.cfg->supervisor_drain_timeout_ms);
+	fflush(stdout);
+	if (!wait) {
+		if (rc.json)
+			print_json(json_pack("{s:s,s:I}", "drain", "requested",
+			    "pid", (json_int_t)pid));
+		return 0;
+	}
+	while (kill(pid, 0) == 0 || errno == EPERM) {
+		struct timespec ts = { 0, 50 * 1000 * 1000 };
+
+		if (now_ms() - start > limit) {
+			fprintf(stderr, "relctl: relgated pid %ld still running "
+					"after %llu ms\n",
+			    (long)pid, (unsigned long long)(now_ms() - start));
+			return 1;
+		}
+		nanosleep(&ts, NULL);
+	}
+	if (rc.json)
+		print_json(json_pack("{s:s,s:I,s:I}", "drain", "stopped", "pid",
+		    (json_int_t)pid, "stoppedAfterMs",
+		    (json_int_t)(now_ms() - start)));
+	else
+		printf("relgated pid %ld stopped after %llu ms\n", (long)pid,
+		    (unsigned long long)(now_ms() - start));
+	return 0;
 }
 
 /* b64url_json - base64url of the compact JSON of o (freed), in buf. */
@@ -788,6 +1510,23 @@ main(int argc, char **argv)
 		return cmd_deliveries(argc - optind - 1, argv + optind + 1);
 	if (strcmp(argv[optind], "jwt") == 0)
 		return cmd_jwt(argc - optind - 1, argv + optind + 1);
+	if (strcmp(argv[optind], "ratelimit") == 0 && optind + 1 < argc &&
+	    strcmp(argv[optind + 1], "alerts") == 0)
+		return cmd_alerts(argc - optind - 1, argv + optind + 1);
+	if (strcmp(argv[optind], "ratelimit") == 0)
+		return cmd_ratelimit(argc - optind - 1, argv + optind + 1);
+	if (strcmp(argv[optind], "alerts") == 0)
+		return cmd_alerts(argc - optind - 1, argv + optind + 1);
+	if (strcmp(argv[optind], "circuit") == 0)
+		return cmd_circuit(argc - optind - 1, argv + optind + 1);
+	if (strcmp(argv[optind], "bulkhead") == 0)
+		return cmd_bulkhead(argc - optind - 1, argv + optind + 1);
+	if (strcmp(argv[optind], "cache") == 0)
+		return cmd_cache(argc - optind - 1, argv + optind + 1);
+	if (strcmp(argv[optind], "jobs") == 0)
+		return cmd_jobs(argc - optind - 1, argv + optind + 1);
+	if (strcmp(argv[optind], "drain") == 0)
+		return cmd_drain(argc - optind - 1, argv + optind + 1);
 	fprintf(stderr, "relctl: unknown command \"%s\"\n", argv[optind]);
 	usage(2);
 }

@@ -232,3 +232,18 @@ path_absolute(const char *dir, const char *path)
 	return xasprintf("%.*s%s%s", (int)n, dir,
 	    n == 1 && dir[0] == '/' ? "" : "/", path);
 }
+
+size_t
+fmt_u64(char *dst, uint64_t v, unsigned base)
+{
+	char tmp[64];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v != 0);
+	for (i = 0; i < n; i++)
+		dst[i] = tmp[n - 1 - i];
+	return n;
+}

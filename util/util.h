@@ -30,6 +30,22 @@ uint64_t mono_us(void);
  */
 int url_join(char *buf, size_t len, const char *base, const char *path);
 
+/* FNV-1a, 64 bits: fnv1a(FNV1A_INIT, p, n), or continued from h. */
+#define FNV1A_INIT 0xcbf29ce484222325ull
+static inline uint64_t
+fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* fmt_u64 - v in base (2..16, lower-case digits) into dst, no NUL;
+ * returns the digits written (at most 64). */
+size_t fmt_u64(char *dst, uint64_t v, unsigned base);
+
 /* mix64 - a 64-bit value's bits mixed (a hash of ids for tables). */
 static inline uint64_t
 mix64(uint64_t x)

@@ -1,10 +1,11 @@
 #!/bin/bash
 # admin.sh - the operator's view of a running relgate: the admin listener
 # (GET /healthz, GET /readyz: 200 when every process is ready, 503 when one
-# is not; anything else a classified error), the effective configuration
-# in relstat (relative directories resolved, ingress.count and
-# libexec_dir as running), and relctl finding relgated by its segment
-# alone (-n), from any directory, with one line when it cannot reach one.
+# is not; GET /snapshot: relstat -j; anything else a classified error),
+# the effective configuration in relstat (relative directories resolved,
+# ingress.count and libexec_dir as running), and relctl finding relgated
+# by its segment alone (-n), from any directory, with one line when it
+# cannot reach one.
 . "$(dirname "$0")/lib.sh"
 command -v curl >/dev/null || { echo "curl is required"; exit 99; }
 A=http://127.0.0.1:$ADMIN
@@ -52,7 +53,13 @@ get "$A/readyz"
 check "/readyz: 200" 'answer "$T/h" 200'
 check "/readyz: JSON content type" 'grep -qi '\''^content-type: application/json'\'' "$T/h"'
 check "/readyz: every process listed and ready" 'jq -e --argjson n $((ncpu + 6)) '\''.ready == true and (.processes | length) == $n and all(.processes[]; .state == "ready")'\'' "$T/b"'
-for p in /metrics /snapshot /nope; do
+get "$A/snapshot"
+check "/snapshot: 200, JSON" 'answer "$T/h" 200 && grep -qi '\''^content-type: application/json'\'' "$T/h"'
+check "/snapshot: the sections of relstat -j, this segment, every process" 'jq -e --arg s "$SHM" --argjson n $((ncpu + 6)) '\''.header.segment == $s and (.processes | length) == $n and has("routes") and has("rateLimitPressure") and has("circuits") and has("bulkheads") and has("chatAdmission") and has("config")'\'' "$T/b"'
+check "/snapshot: every section an operator reads" 'jq -e '\''["header","processes","totals","routes","outcalls","rateLimitPressure","circuits","bulkheads","chatAdmission","replayProtection","toolCache","toolJobs","toolQueueAlerts","regionTopology","config"] - keys == []'\'' "$T/b"'
+check "/snapshot: regionTopology from the settings in force" 'jq -e '\''.regionTopology | .readinessOnly == true and .admissionState == "shm"'\'' "$T/b"'
+check "/snapshot: the same keys as relstat -j" '[ "$(jq -c "keys" "$T/b")" = "$(snap | jq -c keys)" ]'
+for p in /nope /metrics/x; do
 	get "$A$p"
 	check "$p: 404 with code header not_found" 'answer "$T/h" 404 not_found'
 	check "$p: JSON error body not_found" 'jq -e '\''.error.code == "not_found"'\'' "$T/b"'

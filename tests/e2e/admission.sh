@@ -70,7 +70,7 @@ kill -HUP "$SV_PID"
 check "reload: shadow mode" 'wait_for 5 "$ca.shadow == true and $ca.enforce.user_inflight == true"'
 "$RGTOOL" chat-start "$T/run" 0 "$ING" carol 304
 check "shadow mode: carol over her limit would block, passes without a ticket" ' wait_for 5 "$ca.counters.shadowEvaluations == 2 and $ca.dimensions.user_inflight.wouldBlock == 2 and $ca.counters.blocked == 2 and $ca.counters.allowed == 7 and $ca.inflight.global == 3"'
-"$RELSTAT" -n "$SHM" -1 | sed -n '/^chat admission/,/^top users/p' | sed 's/^/  relstat: /'
+"$RELSTAT" -n "$SHM" -1 | sed -n '/^ADMISSION/,/top users/p' | sed 's/^/  relstat: /'
 remember_pids
 stop_relgated
 check "SIGTERM: relgated exits 0" '[ "$SV_RC" = 0 ]'

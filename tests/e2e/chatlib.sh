@@ -6,6 +6,7 @@
 command -v curl >/dev/null || { echo "curl is required"; exit 99; }
 node_clients
 start_relmock
+export RELGATE_TOOLS=$(tools_at "$M") # relmock's Serper and eBay
 SECRET=e2e-secret-of-at-least-32-bytes-long
 # CHAT_CONF: auth.jwt with SECRET, both routes to relmock
 CHAT_CONF="\"auth\": { \"jwt\": { \"secret\": \"$SECRET\" } },

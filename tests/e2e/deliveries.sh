@@ -1,7 +1,7 @@
 #!/bin/bash
 # deliveries.sh - webhooks accepted by the ingress reach the application
 # backend (relmock) through the tool-worker: exactly once with valid
-# signatures; after retries when the backend fails a few times; into the
+# signatures and the request's X-Request-Id; after retries when the backend fails a few times; into the
 # dead letters when it fails for good, and out again with a requeue; and
 # through a kill -9 of the tool-worker mid-delivery (re-claimed after its
 # lease, same Idempotency-Key).  The circuit "backend" opens, pauses the
@@ -20,10 +20,10 @@ write_config "$T/relgate.json" "\"backend\": { \"url\": \"$M/backend\", \"secret
 start_relgated "$T/relgate.json"
 check "relgated up" 'wait_for 15 "$all_ready"'
 
-push() { # push EMAIL HISTORY -> HTTP status
+push() { # push EMAIL HISTORY [X-REQUEST-ID] -> HTTP status
 	local data
 	data=$(printf '{"emailAddress":"%s","historyId":"%s"}' "$1" "$2" | base64 -w0)
-	curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' \
+	curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' ${3:+-H "X-Request-Id: $3"} \
 		-d "{\"message\":{\"data\":\"$data\"}}" "http://127.0.0.1:$PORT/api/gmail/push?token=tok"
 }
 delivered() { curl -s "$M/_relmock/backend/deliveries"; }
@@ -39,12 +39,13 @@ wait_mock() {
 queue() { "$RELCTL" -c "$T/relgate.json" --json deliveries list --limit 100000; }
 
 # --- normal operation: each exactly once, signed --------------------------
-for i in $(seq 10); do [ "$(push a@example.com $i)" = 200 ] || fail "push $i"; done
+for i in $(seq 10); do [ "$(push a@example.com $i "$([ "$i" = 1 ] && echo push-rid.1)")" = 200 ] || fail "push $i"; done
 check "10 webhooks delivered" 'wait_mock 10 "[.[] | select(.topic == \"gmail.history\")] | length >= 10"'
 sleep 0.5
 delivered >"$T/d1.json"
 check "each exactly once (10 distinct Idempotency-Keys, 10 requests)" 'jq -e "length == 10 and ([.[].idempotencyKey] | unique | length) == 10" "$T/d1.json"'
 check "every signature valid, X-Relgate-Delivery = Idempotency-Key" 'jq -e "all(.[]; .signatureValid == true and .deliveryId == .idempotencyKey)" "$T/d1.json"'
+check "X-Request-Id carried to the backend: the client's, else one made per request" 'jq -e "([.[] | select(.body.historyId == \"1\") | .requestId] == [\"push-rid.1\"]) and ([.[] | select(.body.historyId != \"1\") | .requestId | select(test(\"^[0-9a-f]{16}$\"))] | unique | length) == 9" "$T/d1.json"'
 check "payload is the decoded notification" 'jq -e "any(.[]; .body.emailAddress == \"a@example.com\" and .body.historyId == \"3\")" "$T/d1.json"'
 check "queue empty after delivery" '[ "$(queue | jq length)" = 0 ]'
 

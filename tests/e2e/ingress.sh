@@ -232,6 +232,10 @@ check "idempotency: wamid.A seen 3 times, wamid.C twice" 'jq -e "(.[] | select(.
 "$RELCTL" -c "$T/relgate.json" idempotency recent --scope gmail_push_history | head -n 3
 snap >"$T/snap.json"
 check "relstat: replays and deliveries counted" 'jq -e "([.processes[] | .counters[\"ingress.replays\"]] | add) == 2 and ([.processes[] | .counters[\"ingress.deliveries\"]] | add) == 10" "$T/snap.json"'
+jq -c '.replayProtection.byScope' "$T/snap.json" | sed 's/^/  replayProtection: /'
+keys=$(jq length "$T/idem.json"); repeats=$(jq '[.[].hitCount - 1] | add' "$T/idem.json")
+check "relstat: replayProtection per scope: the keys relctl lists ($keys) and their repeats ($repeats)" 'jq -e --argjson k "$keys" --argjson r "$repeats" ".replayProtection.byScope.whatsapp_message | .keys == \$k and .repeats == \$r and .lastSeen > 0 and \$r >= 3" "$T/snap.json"'
+check "relstat: replayProtection recentKeys, the last seen first" 'jq -e "(.replayProtection.recentKeys | length) >= 3 and ([.replayProtection.recentKeys[].lastSeen] | . == (sort | reverse)) and any(.replayProtection.recentKeys[]; .scope == \"whatsapp_message\" and .key == \"wamid.A\" and .hitCount == 3)" "$T/snap.json"'
 check "relstat: rateLimitPressure shows blocked per bucket" 'jq -e ".rateLimitPressure.buckets | (.gmail_push.blocked >= 1 and .whatsapp_webhook.blocked >= 1 and .gmail_oauth_callback.blocked >= 1)" "$T/snap.json"'
 
 stop_relgated

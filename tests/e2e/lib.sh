@@ -17,6 +17,15 @@ RELGATED=$top_builddir/daemons/relgated
 # relgated started as root runs as the system user relgate unless told
 # otherwise: the tests' daemons run as the user running the tests
 export RELGATE_USER=${RELGATE_USER:-$(id -un)}
+# the default tools' keys: without them the default config is refused
+export SERPER_API_KEY=${SERPER_API_KEY:-test-serper-key}
+export EBAY_OAUTH_TOKEN=${EBAY_OAUTH_TOKEN:-Bearer test-ebay-token}
+# the default tools, their upstreams on loopback: a tool job a test
+# leaves to the tool-workers never leaves the machine (port 9: nobody
+# listens; chatlib.sh points them at relmock; a test may set tools itself
+# and unset this)
+tools_at() { sed "s|@BASE@|$1|g" "$top_srcdir/tools/relmock/tools.json"; }
+export RELGATE_TOOLS=$(tools_at http://127.0.0.1:9)
 RELSTAT=$top_builddir/tools/relstat
 RELCTL=$top_builddir/tools/relctl
 RELMOCK=$top_builddir/tools/relmock/relmock
@@ -31,8 +40,11 @@ SV_PID=
 MOCK_PID=
 PIDS_SEEN=
 
+# CLEANUP_HOOK: shell a test adds to the cleanup (run first, on any exit)
+CLEANUP_HOOK=
 cleanup() {
 	local rc=$?
+	[ -n "$CLEANUP_HOOK" ] && eval "$CLEANUP_HOOK"
 	if [ -n "$SV_PID" ] && kill -0 "$SV_PID" 2>/dev/null; then
 		kill -TERM "$SV_PID" 2>/dev/null
 		for _ in $(seq 100); do kill -0 "$SV_PID" 2>/dev/null || break; sleep 0.1; done

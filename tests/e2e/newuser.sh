@@ -196,6 +196,10 @@ for i in "${!TRY[@]}"; do
 		seen="$seen token"
 		check "relctl jwt mint prints nothing (the token is in TOKEN)" '[ ! -s "$out" ]'
 		;;
+	*"relmock-tool"*"/api/chat"*)
+		seen="$seen tools"
+		check "the tool chat: the call, relmock's search results, the answer that echoes them" 'grep -q "^data: {\"type\":\"tool-input-available\",.*\"toolName\":\"search_web\",\"input\":{\"query\":\"lmdb\"}" "$out" && grep -q "^data: {\"type\":\"tool-output-available\",.*Result 1 for lmdb" "$out" && grep -q "\"delta\":\"tool result: " "$out" && grep -q "^data: \[DONE\]$" "$out"'
+		;;
 	*"/api/chat"*)
 		seen="$seen chat"
 		check "the chat streams the UI message stream to its end" 'grep -q "^data: {\"type\":\"text-delta\"" "$out" && grep -q "^data: \[DONE\]$" "$out"'
@@ -209,7 +213,7 @@ for i in "${!TRY[@]}"; do
 		fail "a README command without a check in newuser.sh: $cmd" ;;
 	esac
 done
-for what in setup push idempotency queue delivered token chat relstat readyz; do
+for what in setup push idempotency queue delivered token chat tools relstat readyz; do
 	check "the try block has the $what step" 'grep -qw "$what" <<<"$seen"'
 done
 

@@ -38,6 +38,17 @@ if [ "$(id -u)" = 0 ]; then
 	chown "$RUSER:$RGROUP" "$T/n"
 	sed -i -e "s|\"$T/state\"|\"$T/n/state\"|" -e "s|\"$T/run\"|\"$T/n/run\"|" "$T/relgate.json"
 	chmod 0644 "$T/relgate.json"
+	# a build tree nobody cannot reach (a checkout under a 0700 dir):
+	# relgated and the role binaries copied where nobody can run them
+	if ! setpriv --reuid=$RUSER --regid=$RGROUP --clear-groups test -x "$RELGATED"; then
+		mkdir -p "$T/bin"
+		for b in relgated ingress admission provider tool-worker monitor; do
+			cp "$top_builddir/daemons/$b" "$T/bin/$b"
+		done
+		chmod 0755 "$T/bin" "$T"/bin/*
+		RELGATED=$T/bin/relgated
+		echo "the build tree is out of $RUSER's reach: running copies in $T/bin"
+	fi
 	cat >"$T/as-nobody" <<EOF
 #!/bin/sh
 exec setpriv --reuid=$RUSER --regid=$RGROUP --clear-groups env -u RELGATE_USER \${AS_USER:+RELGATE_USER=\$AS_USER} "$RELGATED" "\$@"
@@ -85,12 +96,12 @@ if [ "$(id -u)" = 0 ]; then
 	users=$(for p in $pids; do ps -o user= -p "$p"; done | sort -u | tr '\n' ' ')
 	echo "processes run as: $users"
 	check "... every process runs as $RUSER" '[ "$users" = "$RUSER " ] && [ "$(echo "$pids" | wc -w)" -ge 7 ]'
-	code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$LOW/api/chat/health")
+	code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$LOW/api/chat/health")
 	check "... and serves on port $LOW, opened while root" '[ "$code" = 200 ]'
 	ING=$(snap | jq -r '[.processes[] | select(.role == "ingress") | .pid][0]')
 	kill -KILL "$ING"
 	check "... a restarted ingress gets its listener back" 'wait_for 15 "$all_ready and ([.processes[] | select(.role == \"ingress\") | .pid] | index($ING) == null)"'
-	code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$LOW/api/chat/health")
+	code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$LOW/api/chat/health")
 	check "... and serves on it" '[ "$code" = 200 ]'
 	stop_relgated
 	check "after the stop nothing listens on port $LOW" '! ss -Hltn "sport = :$LOW" | grep -q .'

@@ -143,9 +143,10 @@ backend_handle(struct mock_call *call)
 	if (key != NULL)
 		count_key(key);
 	mock_fault_format(f, spec, sizeof(spec));
-	rec = json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:I,s:i,s:s*}", "topic",
+	rec = json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:i,s:s*}", "topic",
 	    topic, "idempotencyKey", opt(req, "idempotency-key"), "deliveryId",
-	    opt(req, "x-relgate-delivery"), "signature",
+	    opt(req, "x-relgate-delivery"), "requestId",
+	    opt(req, "x-request-id"), "signature",
 	    opt(req, "x-relgate-signature"), "signatureValid",
 	    signature(httpd_req_header(req, "x-relgate-signature"), body, len),
 	    "body", mock_json_body(body, len), "receivedAt",

@@ -19,6 +19,15 @@
  * small struct, one timer (the call's), no buffer of its own; a stream
  * whose client left is freed by the core at once (its cleanup).  Faults
  * (status, latency, stall, drop_after, ...) shape the stream in faults.c.
+ *
+ * Tool calls: a line "relmock-tool: NAME {ARGS}" in the last user message
+ * (at most TOOLS_MAX lines) makes the answer call tool NAME with the JSON
+ * arguments ARGS, when the request offers a function of that name in
+ * "tools" and holds no "tool" message yet: tool_calls deltas (index, id,
+ * name, then the arguments in three pieces), finish_reason "tool_calls",
+ * [DONE].  Once the request holds a "tool" message (the result fed back),
+ * the answer is text that begins "tool result: " and the first 40 bytes of
+ * the last such message (newlines as spaces), then the usual tokens.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +48,9 @@
 #define NOSTREAM_MAX  600000u /* ms: cap of a stream:false answer's wait */
 #define CHUNK_MAX     (MODEL_MAX * 6 + 256)
 #define ROLE_ONLY     "{\"role\":\"assistant\",\"content\":\"\"}"
+#define TOOL_DIRECTIVE "relmock-tool:"
+#define TOOLS_MAX     4
+#define RESULT_SHOWN  40      /* bytes of a tool result echoed back */
 #define FINISH_REASON ",\"finish_reason\":null}]}\n\n"
 
 struct chat {
@@ -49,6 +61,8 @@ struct chat {
 	char *id;    /* "chatcmpl-relmock-<pid>-<seq>" */
 	char *model; /* as the client sent it */
 	struct chat_opts o;
+	json_t *calls;   /* [{name, args}] to call, or NULL */
+	char *prefix;    /* text before the tokens, or NULL */
 	unsigned next;   /* next token to send */
 	unsigned prompt; /* words in the messages (usage) */
 	unsigned stream : 1;
@@ -62,7 +76,7 @@ static struct mock_log requests;
 static struct chat_opts conf_opts, opts; /* config file's, now */
 static json_t *armed;                    /* array of fault spec strings */
 static uint64_t nreq, invalid, completed, client_gone, dropped, resets,
-    faulted;
+    faulted, tool_calls, tool_results, tools_not_offered;
 static uint64_t in_flight, streams_open; /* gauges: never reset */
 
 /* --- setup ------------------------------------------------------------ */
@@ -89,6 +103,7 @@ chat_reset(void)
 	opts = conf_opts;
 	nreq = invalid = completed = client_gone = dropped = resets = faulted =
 	    0;
+	tool_calls = tool_results = tools_not_offered = 0;
 }
 
 static void
@@ -173,6 +188,231 @@ apply_directive(const char *s, size_t len, void *arg)
 	return chatopt_parse(spec, n, d->o, d->err, d->errlen) < 0 ? -1 : 1;
 }
 
+/* tool_lines - every "relmock-tool: NAME {ARGS}" line of s into the
+ * array arg (of {name, args}); -1 for a malformed one */
+struct tool_lines {
+	json_t *calls;
+	char *err;
+	size_t errlen;
+};
+
+static int
+tool_lines(const char *s, size_t len, void *arg)
+{
+	struct tool_lines *t = arg;
+	const char *end = s + len, *p = s;
+	size_t dl = strlen(TOOL_DIRECTIVE);
+
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *hit, *name, *ne;
+		json_t *args;
+
+		if (eol == NULL)
+			eol = end;
+		hit = memmem(p, (size_t)(eol - p), TOOL_DIRECTIVE, dl);
+		if (hit != NULL) {
+			name = hit + dl;
+			while (name < eol && *name == ' ')
+				name++;
+			for (ne = name; ne < eol && *ne != ' '; ne++)
+				;
+			args = json_loadb(ne, (size_t)(eol - ne), 0, NULL);
+			if (ne == name || ne - name > 63 || !json_is_object(args) ||
+			    json_array_size(t->calls) >= TOOLS_MAX) {
+				json_decref(args);
+				snprintf(t->err, t->errlen, "%s want NAME {ARGS} "
+				    "(at most %d)", TOOL_DIRECTIVE, TOOLS_MAX);
+				return -1;
+			}
+			json_array_append_new(t->calls, json_pack("{s:s%,s:o}",
+			    "name", name, (size_t)(ne - name), "args", args));
+		}
+		p = eol + 1;
+	}
+	return 0;
+}
+
+#define CALLS_MAX 16 /* tool calls of one assistant message */
+
+/* answers_call - 1 if id is the id of one of the tool calls calls */
+static int
+answers_call(json_t *calls, const char *id)
+{
+	json_t *c;
+	size_t i;
+
+	json_array_foreach(calls, i, c)
+	{
+		const char *cid = json_string_value(json_object_get(c, "id"));
+
+		if (cid != NULL && strcmp(cid, id) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* check_calls - the tool_calls of assistant message i: 1 to CALLS_MAX of
+ * {id, type "function", function {name, arguments: strings}} */
+static int
+check_calls(json_t *calls, size_t i, char *err, size_t errlen)
+{
+	json_t *c, *fn, *type;
+	size_t k;
+
+	if (!json_is_array(calls) || json_array_size(calls) == 0 ||
+	    json_array_size(calls) > CALLS_MAX) {
+		snprintf(err, errlen,
+		    "messages[%zu].tool_calls: want an array of 1 to %d", i,
+		    CALLS_MAX);
+		return -1;
+	}
+	json_array_foreach(calls, k, c)
+	{
+		fn = json_object_get(c, "function");
+		type = json_object_get(c, "type");
+		if (!json_is_string(json_object_get(c, "id")) ||
+		    (type != NULL && (!json_is_string(type) ||
+			strcmp(json_string_value(type), "function") != 0)) ||
+		    !json_is_string(json_object_get(fn, "name")) ||
+		    !json_is_string(json_object_get(fn, "arguments"))) {
+			snprintf(err, errlen,
+			    "messages[%zu].tool_calls[%zu]: want {id, type: "
+			    "\"function\", function: {name, arguments}} "
+			    "(strings)",
+			    i, k);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * check_tool_msgs - tool calls and their results as OpenAI wants them:
+ * the tool_calls of an assistant message are each answered by a message
+ * {role "tool", tool_call_id, content: a string or an array} before any
+ * other message; a tool message answers a call of the assistant message
+ * before it.  0, or -1 with err.
+ */
+static int
+check_tool_msgs(json_t *msgs, char *err, size_t errlen)
+{
+	json_t *m, *calls = NULL, *id, *content;
+	size_t i, at = 0, answered = 0;
+	const char *role;
+
+	json_array_foreach(msgs, i, m)
+	{
+		role = json_string_value(json_object_get(m, "role"));
+		if (strcmp(role, "tool") == 0) {
+			id = json_object_get(m, "tool_call_id");
+			content = json_object_get(m, "content");
+			if (!json_is_string(id) || calls == NULL ||
+			    !answers_call(calls, json_string_value(id))) {
+				snprintf(err, errlen,
+				    "messages[%zu]: a tool message must "
+				    "answer, by tool_call_id, a tool call of "
+				    "the assistant message before it",
+				    i);
+				return -1;
+			}
+			if (!json_is_string(content) &&
+			    !json_is_array(content)) {
+				snprintf(err, errlen,
+				    "messages[%zu].content: want a string", i);
+				return -1;
+			}
+			answered++;
+			continue;
+		}
+		if (calls != NULL && answered < json_array_size(calls))
+			goto unanswered;
+		calls = NULL;
+		if (strcmp(role, "assistant") == 0 &&
+		    json_object_get(m, "tool_calls") != NULL) {
+			calls = json_object_get(m, "tool_calls");
+			if (check_calls(calls, i, err, errlen) < 0)
+				return -1;
+			at = i;
+			answered = 0;
+		}
+	}
+	if (calls == NULL || answered >= json_array_size(calls))
+		return 0;
+unanswered:
+	snprintf(err, errlen,
+	    "messages[%zu]: its tool_calls must each be answered by a tool "
+	    "message right after it",
+	    at);
+	return -1;
+}
+
+/* offered - the request's "tools" offer a function named name */
+static int
+offered(json_t *tools, const char *name)
+{
+	json_t *t;
+	size_t i;
+
+	json_array_foreach(tools, i, t)
+	{
+		const char *n = json_string_value(json_object_get(
+		    json_object_get(t, "function"), "name"));
+
+		if (n != NULL && strcmp(n, name) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* tool_mode - the calls to make, or the prefix that echoes the result */
+static int
+tool_mode(json_t *j, json_t *last_user, json_t *last_tool, struct chat *ch,
+    char *err, size_t errlen)
+{
+	struct tool_lines t = { json_array(), err, errlen };
+	json_t *c, *keep;
+	size_t i;
+
+	if (last_user != NULL &&
+	    content_text(json_object_get(last_user, "content"), tool_lines,
+		&t) < 0) {
+		json_decref(t.calls);
+		return -1;
+	}
+	if (last_tool != NULL) {
+		const char *r = json_string_value(json_object_get(last_tool,
+		    "content"));
+		char shown[RESULT_SHOWN + 1];
+		size_t n = r != NULL ? strlen(r) : 0;
+
+		if (n > RESULT_SHOWN)
+			n = RESULT_SHOWN;
+		for (i = 0; i < n; i++)
+			shown[i] = r[i] == '\n' || r[i] == '\r' ? ' ' : r[i];
+		shown[n] = '\0';
+		ch->prefix = xasprintf("tool result: %s ", shown);
+		tool_results++;
+		json_decref(t.calls);
+		return 0;
+	}
+	keep = json_array();
+	json_array_foreach(t.calls, i, c)
+	{
+		if (offered(json_object_get(j, "tools"),
+			json_string_value(json_object_get(c, "name"))))
+			json_array_append(keep, c);
+		else
+			tools_not_offered++;
+	}
+	json_decref(t.calls);
+	if (json_array_size(keep) > 0)
+		ch->calls = keep;
+	else
+		json_decref(keep);
+	return 0;
+}
+
 /*
  * check_request - model, messages, stream of the body j; the prompt's
  * words; the options: defaults, header, directive of the last user
@@ -183,6 +423,7 @@ check_request(json_t *j, struct httpd_req *req, struct chat *ch,
     const char **code, char *err, size_t errlen)
 {
 	json_t *model, *msgs, *m, *role, *stream, *so, *last_user = NULL;
+	json_t *last_tool = NULL;
 	struct directive d = { &ch->o, err, errlen };
 	const char *h;
 	size_t i;
@@ -215,9 +456,13 @@ check_request(json_t *j, struct httpd_req *req, struct chat *ch,
 		}
 		if (strcmp(json_string_value(role), "user") == 0)
 			last_user = m;
+		if (strcmp(json_string_value(role), "tool") == 0)
+			last_tool = m;
 		content_text(
 		    json_object_get(m, "content"), count_words, &ch->prompt);
 	}
+	if (check_tool_msgs(msgs, err, errlen) < 0)
+		return -1;
 	if (stream != NULL && !json_is_boolean(stream)) {
 		snprintf(err, errlen, "stream: want a boolean");
 		return -1;
@@ -235,7 +480,8 @@ check_request(json_t *j, struct httpd_req *req, struct chat *ch,
 	    content_text(json_object_get(last_user, "content"),
 	        apply_directive, &d) < 0)
 		return -1;
-	return 0;
+	return ch->stream ? tool_mode(j, last_user, last_tool, ch, err,
+				errlen) : 0;
 }
 
 /* arm - the next armed fault replaces the call's, unless the request
@@ -367,7 +613,73 @@ tick(struct mock_call *call)
 		    tick);
 }
 
-/* go - the headers are out: the role chunk, then the first token */
+/* write_delta - one chunk whose delta is the JSON d (taken) and whose
+ * finish_reason is fin (NULL: null); -1 once the call is over */
+static int
+write_delta(struct mock_call *call, const struct chat *ch, json_t *d,
+    const char *fin)
+{
+	char *dj = json_dumps(d, JSON_COMPACT);
+	char *ev = xasprintf("%s%s,\"finish_reason\":%s%s%s}]}\n\n", ch->pre,
+	    dj != NULL ? dj : "{}", fin != NULL ? "\"" : "",
+	    fin != NULL ? fin : "null", fin != NULL ? "\"" : "");
+	int rc = mock_stream_write(call, ev, strlen(ev));
+
+	free(ev);
+	free(dj);
+	json_decref(d);
+	return rc;
+}
+
+/* call_tools - the answer is tool calls: each call's head, its arguments
+ * in three pieces, finish_reason tool_calls, [DONE] */
+static void
+call_tools(struct mock_call *call, struct chat *ch)
+{
+	static const char done_ev[] = "data: [DONE]\n\n";
+	json_t *c;
+	size_t i;
+
+	json_array_foreach(ch->calls, i, c)
+	{
+		char *args = json_dumps(json_object_get(c, "args"), JSON_COMPACT);
+		size_t n = strlen(args), a = n / 3, b = 2 * n / 3;
+		char *id = xasprintf("call_%s_%zu", ch->id + 17, i);
+		json_t *d = json_pack("{s:[{s:I,s:s,s:s,s:{s:O,s:s}}]}",
+		    "tool_calls", "index", (json_int_t)i, "id", id, "type",
+		    "function", "function", "name", json_object_get(c, "name"),
+		    "arguments", "");
+
+		if (i == 0) {
+			json_object_set_new(d, "role", json_string("assistant"));
+			json_object_set_new(d, "content", json_null());
+		}
+		free(id);
+		if (write_delta(call, ch, d, NULL) < 0 ||
+		    write_delta(call, ch, json_pack("{s:[{s:I,s:{s:s%}}]}",
+			"tool_calls", "index", (json_int_t)i, "function",
+			"arguments", args, a), NULL) < 0 ||
+		    write_delta(call, ch, json_pack("{s:[{s:I,s:{s:s%}}]}",
+			"tool_calls", "index", (json_int_t)i, "function",
+			"arguments", args + a, b - a), NULL) < 0 ||
+		    write_delta(call, ch, json_pack("{s:[{s:I,s:{s:s%}}]}",
+			"tool_calls", "index", (json_int_t)i, "function",
+			"arguments", args + b, n - b), NULL) < 0) {
+			free(args);
+			return;
+		}
+		free(args);
+		tool_calls++;
+	}
+	if (write_delta(call, ch, json_object(), "tool_calls") < 0 ||
+	    mock_stream_write(call, done_ev, sizeof(done_ev) - 1) < 0)
+		return;
+	ch->done = 1;
+	mock_stream_end(call);
+}
+
+/* go - the headers are out: the role chunk, then the first token (or the
+ * tool calls) */
 static void
 go(struct mock_call *call)
 {
@@ -375,7 +687,15 @@ go(struct mock_call *call)
 
 	ch->open = 1;
 	streams_open++;
+	if (ch->calls != NULL) {
+		call_tools(call, ch);
+		return;
+	}
 	if (role_alone(ch) && write_ev(call, ch, ROLE_ONLY FINISH_REASON) < 0)
+		return;
+	if (ch->prefix != NULL &&
+	    write_delta(call, ch, json_pack("{s:s}", "content", ch->prefix),
+		NULL) < 0)
 		return;
 	if (ch->o.first_ms > 0)
 		mock_call_after(call, ch->o.first_ms, tick);
@@ -474,6 +794,8 @@ chat_end(void *arg)
 	free(ch->pre);
 	free(ch->id);
 	free(ch->model);
+	free(ch->prefix);
+	json_decref(ch->calls);
 	free(ch);
 }
 
@@ -517,6 +839,8 @@ chat_handle(struct mock_call *call)
 		        "receivedAt", (json_int_t)now_ms()));
 		json_decref(j);
 		free(ch->model);
+		free(ch->prefix);
+		json_decref(ch->calls);
 		free(ch);
 		mock_reply_error(call, 400, code, err);
 		return;
@@ -536,6 +860,13 @@ chat_handle(struct mock_call *call)
 	    chatopt_to_json(&ch->o), "fault", spec[0] != '\0' ? spec : NULL,
 	    "receivedAt", (json_int_t)now_ms(), "outcome", "in progress",
 	    "status", 0, "tokensSent", 0, "bytesSent", 0, "ms", 0);
+	json_object_set_new(ch->rec, "toolsOffered",
+	    json_integer((json_int_t)json_array_size(json_object_get(j,
+		"tools"))));
+	json_object_set_new(ch->rec, "toolCalls", ch->calls != NULL ?
+	    json_deep_copy(ch->calls) : json_array());
+	json_object_set_new(ch->rec, "toolResult", json_boolean(ch->prefix !=
+	    NULL));
 	json_decref(j);
 	json_incref(ch->rec);
 	mock_log_add(&requests, ch->rec);
@@ -607,7 +938,8 @@ one(struct mock_call *call, const char *key)
 static json_t *
 stats_json(void)
 {
-	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
+	                 "s:I,s:I,s:I}",
 	    "pid", (json_int_t)getpid(), "requests", (json_int_t)nreq,
 	    "invalid", (json_int_t)invalid, "inFlight", (json_int_t)in_flight,
 	    "streamsOpen", (json_int_t)streams_open, "completed",
@@ -615,7 +947,9 @@ stats_json(void)
 	    "dropped", (json_int_t)dropped, "reset", (json_int_t)resets,
 	    "faulted", (json_int_t)faulted, "armed",
 	    (json_int_t)json_array_size(armed), "recordsDropped",
-	    (json_int_t)requests.dropped);
+	    (json_int_t)requests.dropped, "toolCalls", (json_int_t)tool_calls,
+	    "toolResults", (json_int_t)tool_results, "toolsNotOffered",
+	    (json_int_t)tools_not_offered);
 }
 
 /* config - GET: the defaults now; POST {…}: change some (an empty body

@@ -50,6 +50,8 @@ static const struct mock_endpoint *const endpoints[] = {
 	&mock_oauth_ep,
 	&mock_sentry_ep,
 	&mock_chat_ep,
+	&mock_serper_ep,
+	&mock_ebay_ep,
 };
 
 #define NEP RG_NELEM(endpoints)

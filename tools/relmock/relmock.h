@@ -73,6 +73,8 @@ extern const struct mock_endpoint mock_backend_ep;
 extern const struct mock_endpoint mock_oauth_ep;
 extern const struct mock_endpoint mock_sentry_ep;
 extern const struct mock_endpoint mock_chat_ep;
+extern const struct mock_endpoint mock_serper_ep;
+extern const struct mock_endpoint mock_ebay_ep;
 extern const struct mock_endpoint mock_control_ep;
 
 /* --- the call (faults.c) --------------------------------------------- */
