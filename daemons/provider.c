@@ -850,14 +850,21 @@ tool_ok(struct pstream *s, struct tcall *t, const char *body, size_t len,
 		len = max;
 		cut = 1;
 	}
+	if (cut)
+		len = utf8_cut(body, len); /* never half a character */
+	out = cut ? NULL : json_loadb(body, len, JSON_DECODE_ANY, NULL);
+	if (out == NULL)
+		out = json_stringn(body, len); /* cut, or not JSON */
+	if (out == NULL) {
+		/* not UTF-8 text: neither the client nor the model can
+		 * take it */
+		body = "(a result that is not UTF-8 text)";
+		len = strlen(body);
+		out = json_string(body);
+	}
 	t->content = xmalloc(len + 1);
 	memcpy(t->content, body, len);
 	t->content[len] = '\0';
-	out = cut ? NULL : json_loadb(body, len, JSON_DECODE_ANY, NULL);
-	if (out == NULL)
-		out = json_string(t->content); /* cut, or not JSON */
-	if (out == NULL)
-		out = json_string("(a result that is not UTF-8)");
 	ui_tool_output(&s->out, t->id, out, 0);
 	json_decref(out);
 	tcount(s->pv, t->name, TL_RESULTS);
@@ -1226,10 +1233,19 @@ next_round(struct pstream *s)
 		    s->tc[i].name, "arguments", s->tc[i].args));
 	json_array_append_new(s->messages, json_pack("{s:s,s:n,s:o}", "role",
 	    "assistant", "content", "tool_calls", calls));
-	for (unsigned i = 0; i < s->ntc; i++)
-		json_array_append_new(s->messages, json_pack("{s:s,s:s,s:s}",
-		    "role", "tool", "tool_call_id", s->tc[i].id, "content",
-		    s->tc[i].content != NULL ? s->tc[i].content : ""));
+	for (unsigned i = 0; i < s->ntc; i++) {
+		json_t *m = json_pack("{s:s,s:s,s:s}", "role", "tool",
+		    "tool_call_id", s->tc[i].id, "content",
+		    s->tc[i].content != NULL ? s->tc[i].content : "");
+
+		/* every call gets its tool message, or the model refuses
+		 * the next request */
+		if (m == NULL)
+			m = json_pack("{s:s,s:s,s:s}", "role", "tool",
+			    "tool_call_id", s->tc[i].id, "content",
+			    "{\"error\":\"a result that is not UTF-8 text\"}");
+		json_array_append_new(s->messages, m);
+	}
 	tools_forget(s);
 	s->round++;
 	COUNT(pv, prov_tool_rounds);

@@ -75,6 +75,35 @@ append(char **p, size_t *len, const char *s, size_t n, size_t max)
 	return 0;
 }
 
+/* repeat - v is the whole of what came so far (a repeated name, not a
+ * piece of it). */
+static int
+repeat(const char *p, size_t len, const json_t *v)
+{
+	return len > 0 && json_string_length(v) == len &&
+	    memcmp(p, json_string_value(v), len) == 0;
+}
+
+size_t
+utf8_cut(const char *p, size_t len)
+{
+	size_t i = len, cont = 0, need;
+	unsigned char lead;
+
+	while (i > 0 && cont < 3 && ((unsigned char)p[i - 1] & 0xC0) == 0x80) {
+		i--;
+		cont++;
+	}
+	if (i == 0)
+		return len;
+	lead = (unsigned char)p[i - 1];
+	if (lead < 0x80 || (lead & 0xC0) == 0x80)
+		return len; /* whole, or not UTF-8 (left to the validation) */
+	need = (lead & 0xE0) == 0xC0 ? 2 : (lead & 0xF0) == 0xE0 ? 3 :
+	    (lead & 0xF8) == 0xF0 ? 4 : 1;
+	return cont + 1 >= need ? len : i - 1;
+}
+
 int
 oai_calls_add(struct oai_calls *a, const struct oai_chunk *c, size_t max)
 {
@@ -101,13 +130,15 @@ oai_calls_add(struct oai_calls *a, const struct oai_chunk *c, size_t max)
 		k->used = 1;
 		if ((unsigned)at + 1 > a->n)
 			a->n = (unsigned)at + 1;
+		/* the id comes once; some upstreams repeat it (and the
+		 * whole name) in every delta of the call */
 		v = json_object_get(tc, "id");
-		if (json_is_string(v) &&
+		if (json_is_string(v) && k->idlen == 0 &&
 		    append(&k->id, &k->idlen, json_string_value(v),
 			json_string_length(v), 128) != 0)
 			return -1;
 		v = json_object_get(fn, "name");
-		if (json_is_string(v) &&
+		if (json_is_string(v) && !repeat(k->name, k->namelen, v) &&
 		    append(&k->name, &k->namelen, json_string_value(v),
 			json_string_length(v), 128) != 0)
 			return -1;

@@ -70,6 +70,10 @@ int oai_calls_add(struct oai_calls *a, const struct oai_chunk *c,
     size_t max);
 void oai_calls_free(struct oai_calls *a);
 
+/* utf8_cut - the length of the longest prefix of p[0..len) that does not
+ * end inside a UTF-8 sequence: where text cut at len bytes may end. */
+size_t utf8_cut(const char *p, size_t len);
+
 /* --- the client's stream --------------------------------------------------*/
 
 struct ui_buf {

@@ -345,8 +345,10 @@ START_TEST(oai_tool_call_deltas)
 		"\"id\":\"call_a\",\"function\":{\"name\":\"search_\"}}]}}]}",
 		"{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,"
 		"\"function\":{\"name\":\"web\",\"arguments\":\"{\\\"qu\"}}]}}]}",
+		/* index 1 repeats its id and whole name with each piece */
 		"{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":1,"
-		"\"function\":{\"arguments\":\"{\\\"query\\\":\\\"shoes\\\"}\"}},"
+		"\"id\":\"call_b\",\"function\":{\"name\":\"search_products\","
+		"\"arguments\":\"{\\\"query\\\":\\\"shoes\\\"}\"}},"
 		"{\"index\":0,\"function\":{\"arguments\":\"ery\\\":\\\"cats\\\"}\"}}]}}]}",
 		"{\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}",
 	};
@@ -387,6 +389,21 @@ START_TEST(oai_tool_call_deltas)
 	ck_assert_int_eq(oai_calls_add(&a, &c, 10), 0);
 	ck_assert_uint_eq(a.n, 0);
 	oai_chunk_free(&c);
+}
+END_TEST
+
+START_TEST(utf8_cuts)
+{
+	/* "a", then U+00E9 (2 bytes), U+2615 (3), U+1F600 (4) */
+	static const char t[] = "a\xC3\xA9\xE2\x98\x95\xF0\x9F\x98\x80";
+	static const size_t want[] = { 0, 1, 1, 3, 3, 3, 6, 6, 6, 6, 10 };
+
+	for (size_t n = 0; n <= 10; n++)
+		ck_assert_msg(utf8_cut(t, n) == want[n], "cut at %zu: %zu, want "
+		    "%zu", n, utf8_cut(t, n), want[n]);
+	/* not UTF-8: left as it is (the caller's validation refuses it) */
+	ck_assert_uint_eq(utf8_cut("\x80\x80", 2), 2);
+	ck_assert_uint_eq(utf8_cut("a\x80", 2), 2);
 }
 END_TEST
 
@@ -512,6 +529,7 @@ suite(void)
 	tcase_add_test(tc, ui_stream_events);
 	tcase_add_test(tc, ui_tool_events);
 	tcase_add_test(tc, oai_tool_call_deltas);
+	tcase_add_test(tc, utf8_cuts);
 	tcase_add_test(tc, chatreq_own_body);
 	tcase_add_test(tc, chatreq_ai_sdk_body);
 	suite_add_tcase(s, tc);

@@ -30,6 +30,7 @@ tool() { # tool NAME PATH CIRCUIT QMAX RUNMAX: a Serper-style tool on relmock
 write_config "$T/relgate.json" "$CHAT_CONF,
   \"FF_ADMISSION_ENFORCE\": false, \"FF_PROVIDER_FAILOVER_ENABLED\": false,
   \"CHAT_PROVIDER_PRIMARY_RETRIES\": 0,
+  \"chat\": { \"tool_result_max_bytes\": 1024 },
   \"TOOL_JOB_MAX_ATTEMPTS\": 2, \"TOOL_JOB_RETRY_BASE_MS\": 100, \"TOOL_JOB_POLL_MS\": 100,
   \"tools\": [ $(tool search_web search serper_search 50 4),
     $(tool search_slow shopping global_search 1 1),
@@ -70,6 +71,24 @@ check "no second call to the upstream (relmock's counter)" '[ "$(serper search)"
 check "provider.toolCacheHits 1, toolJobsQueued 1" '[ "$(total provider.toolCacheHits)" = 1 ] && [ "$(total provider.toolJobsQueued)" = 1 ]'
 snap | jq -c '.tools.search_web' | sed 's/^/  /'
 check "relstat -j tools.search_web: 2 calls, 1 hit, 1 miss, 1 job done, 1 result cached, nothing queued" 'snap | jq -e ".tools.search_web | .calls == 2 and .cacheHits == 1 and .cacheMisses == 1 and .jobsQueued == 1 and .jobsDone == 1 and .cacheWrites == 1 and .results == 2 and .queued == 0 and .running == 0"'
+
+# --- a result cut at chat.tool_result_max_bytes (1024) inside a character ----------------
+# a query of 3-byte characters behind 0 to 2 ASCII ones: the first whose
+# result (asked of relmock directly) has its 1024th byte inside one
+cut_q=
+for k in 0 1 2; do
+	q="$(head -c "$k" /dev/zero | tr '\0' x)$(for _ in $(seq 160); do printf '\342\230\225'; done)"
+	curl -s -H "X-API-KEY: $SERPER_API_KEY" -H 'Content-Type: application/json' \
+		--data-binary "$(jq -cn --arg q "$q" '{q: $q, num: 3}')" "$M/serper/search" >"$T/u.body"
+	head -c 1024 "$T/u.body" | iconv -f UTF-8 -t UTF-8 >/dev/null 2>&1 || { cut_q=$q; break; }
+done
+check "a query whose result, cut at 1024 bytes, ends inside a character" '[ -n "$cut_q" ] && [ "$(wc -c <"$T/u.body")" -gt 1024 ]'
+client "Find coffee.
+relmock-tool: search_web $(jq -cn --arg q "$cut_q" '{query: $q}')" >"$T/u.json"; rc=$?
+check "cut inside a character: the chat finished, no error" '[ "$rc" = 0 ] && jq -e ".error == null" "$T/u.json"'
+check "its tool part: output-available, the result's first 1022-1023 bytes as text (cut between characters)" 'jq -e --rawfile b "$T/u.body" "[.parts[] | select(.type == \"tool-search_web\")][0] | .state == \"output-available\" and (.output | type == \"string\") and (.output as \$o | \$b | startswith(\$o)) and (.output | utf8bytelength | . >= 1022 and . < 1024)" "$T/u.json"'
+curl -s "$M/_relmock/chat/requests" >"$T/reqs.json"
+check "the model got the cut result as its tool message, and answered" 'jq -e ".[-1].messages[-1].role == \"tool\" and (.[-1].messages[-1].content | utf8bytelength) < 1024 and .[-1].toolResult == true" "$T/reqs.json" && jq -e ".text | startswith(\"tool result: {\\\"searchParameters\\\"\")" "$T/u.json"'
 
 # --- the upstream failing for good: a dead letter ------------------------------------
 curl -s -o /dev/null -X POST --data-binary "status=503" "$M/_relmock/faults/ebay"

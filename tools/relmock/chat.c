@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gate/chatstream.h"
 #include "tools/relmock/chatopts.h"
 #include "tools/relmock/relmock.h"
 #include "util/log.h"
@@ -387,7 +388,7 @@ tool_mode(json_t *j, json_t *last_user, json_t *last_tool, struct chat *ch,
 		size_t n = r != NULL ? strlen(r) : 0;
 
 		if (n > RESULT_SHOWN)
-			n = RESULT_SHOWN;
+			n = utf8_cut(r, RESULT_SHOWN);
 		for (i = 0; i < n; i++)
 			shown[i] = r[i] == '\n' || r[i] == '\r' ? ' ' : r[i];
 		shown[n] = '\0';
@@ -643,7 +644,9 @@ call_tools(struct mock_call *call, struct chat *ch)
 	json_array_foreach(ch->calls, i, c)
 	{
 		char *args = json_dumps(json_object_get(c, "args"), JSON_COMPACT);
-		size_t n = strlen(args), a = n / 3, b = 2 * n / 3;
+		/* pieces end between characters: each is a JSON string */
+		size_t n = strlen(args), a = utf8_cut(args, n / 3),
+		       b = utf8_cut(args, 2 * n / 3);
 		char *id = xasprintf("call_%s_%zu", ch->id + 17, i);
 		json_t *d = json_pack("{s:[{s:I,s:s,s:s,s:{s:O,s:s}}]}",
 		    "tool_calls", "index", (json_int_t)i, "id", id, "type",
