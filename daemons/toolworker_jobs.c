@@ -78,6 +78,9 @@ struct jstep {
 	uint64_t expires;
 	char *body;
 	size_t blen;
+	/* the queue's limits (J_CLAIM, J_FAIL, J_RELEASE), the step's own: a
+	 * reload may free j's meanwhile */
+	struct jobq_own_limits lim;
 	/* J_CLAIM */
 	unsigned max, n;
 	struct jobq_item items[TJ_CLAIM_MAX];
@@ -140,7 +143,9 @@ step_apply(struct store_txn *txn, void *arg)
 		for (unsigned i = 0; i < s->n; i++)
 			jobq_item_free(&s->items[i]);
 		s->n = 0;
-		return jobq_claim(txn, s->now, (int32_t)getpid(), &s->j->lim,
+		if (__atomic_load_n(&s->j->stopping, __ATOMIC_ACQUIRE))
+			return STORE_OK; /* the worker stops: nothing new */
+		return jobq_claim(txn, s->now, (int32_t)getpid(), &s->lim.lim,
 		    s->max, s->items, &s->n);
 	case J_COMPLETE:
 		s->lost = 0;
@@ -158,14 +163,14 @@ step_apply(struct store_txn *txn, void *arg)
 		return rc;
 	case J_FAIL:
 		return jobq_fail(txn, s->it.id, (int32_t)getpid(), s->it.attempt,
-		    s->reason, &s->j->lim, s->now, s->rnd, &s->dead);
+		    s->reason, &s->lim.lim, s->now, s->rnd, &s->dead);
 	case J_POSTPONE:
 		return jobq_postpone(txn, s->it.id, (int32_t)getpid(),
 		    s->it.attempt, s->reason, s->due);
 	case J_RELEASE: {
 		unsigned n = 0;
 
-		rc = jobq_release_owner(txn, s->owner, &s->j->lim, s->now, &n);
+		rc = jobq_release_owner(txn, s->owner, &s->lim.lim, s->now, &n);
 		s->max = n;
 		return rc;
 	}
@@ -203,6 +208,45 @@ tell(struct tj *j, const struct jobq_item *it, unsigned outcome,
 		COUNT(j, tw_results_lost); /* the provider gives up waiting */
 }
 
+/* Jobs claimed as the worker stops. */
+struct give_back {
+	const struct jobq_item *items;
+	unsigned n;
+	uint64_t now;
+};
+
+static int
+give_back_apply(struct store_txn *txn, void *arg)
+{
+	const struct give_back *g = arg;
+
+	for (unsigned i = 0; i < g->n; i++) {
+		int rc = jobq_postpone(txn, g->items[i].id, (int32_t)getpid(),
+		    g->items[i].attempt, "its tool-worker stopped", g->now);
+
+		if (rc != STORE_OK && rc != STORE_NOTFOUND)
+			return rc;
+	}
+	return STORE_OK;
+}
+
+/* give_back - jobs claimed as the worker stops are queued again at once,
+ * their attempt not counted (in a transaction of their own: the writer
+ * is stopping); items are freed. */
+static void
+give_back(struct tj *j, struct jobq_item *items, unsigned n)
+{
+	struct give_back g = { items, n, now_ms() };
+	int rc;
+
+	if (n > 0 && (rc = store_run(j->ctx->store, give_back_apply, &g)) !=
+	    STORE_OK)
+		log_err("tool jobs: store %s: %u claimed as the worker stopped "
+			"keep their lease", store_rc_name(rc), n);
+	for (unsigned i = 0; i < n; i++)
+		jobq_item_free(&items[i]);
+}
+
 static void
 step_done(struct role_ctx *ctx, void *arg, int rc)
 {
@@ -215,17 +259,19 @@ step_done(struct role_ctx *ctx, void *arg, int rc)
 		j->claiming = 0;
 		if (rc != STORE_OK) {
 			log_err("tool job claim: store %s", store_rc_name(rc));
+			for (unsigned i = 0; i < s->n; i++)
+				jobq_item_free(&s->items[i]);
+			s->n = 0;
+		}
+		if (j->stopping) {
+			give_back(j, s->items, s->n);
 			s->n = 0;
 		}
 		for (unsigned i = 0; i < s->n; i++) {
 			COUNT(j, tw_jobs_claimed);
-			if (j->stopping)
-				jobq_item_free(&s->items[i]); /* its lease ends */
-			else {
-				/* the chat shows the attempt as progress */
-				tell(j, &s->items[i], TJ_RUNNING, "", NULL, 0);
-				start_job(j, &s->items[i]);
-			}
+			/* the chat shows the attempt as progress */
+			tell(j, &s->items[i], TJ_RUNNING, "", NULL, 0);
+			start_job(j, &s->items[i]);
 		}
 		if (!j->stopping && (s->n == s->max || j->again)) {
 			j->again = 0;
@@ -236,12 +282,17 @@ step_done(struct role_ctx *ctx, void *arg, int rc)
 		if (rc != STORE_OK)
 			log_err("tool job %s: store %s: not completed", s->it.id,
 			    store_rc_name(rc));
-		else if (s->ns[0] != '\0') {
-			COUNT(j, tw_cache_writes);
-			tcount(j, s->it.tool, TL_CACHE_WRITES);
+		else {
+			if (s->ns[0] != '\0') {
+				COUNT(j, tw_cache_writes);
+				tcount(j, s->it.tool, TL_CACHE_WRITES);
+			}
+			if (!s->lost) { /* else the other worker counts it */
+				COUNT(j, tw_jobs_done);
+				tcount(j, s->it.tool, TL_JOBS_DONE);
+			}
 		}
-		COUNT(j, tw_jobs_done);
-		tcount(j, s->it.tool, TL_JOBS_DONE);
+		/* the result is good either way: the chat need not wait */
 		tell(j, &s->it, TJ_DONE, "", s->body, s->blen);
 		break;
 	case J_FAIL:
@@ -292,6 +343,8 @@ static void
 commit(struct tj *j, struct jstep *s)
 {
 	s->j = j;
+	if (s->kind == J_CLAIM || s->kind == J_FAIL || s->kind == J_RELEASE)
+		jobq_limits_own(&s->lim, &j->lim);
 	if (role_commit(j->ctx, step_apply, step_done, s) != 0) {
 		/* stopping: the job keeps its lease and is claimed again */
 		if (s->kind == J_CLAIM)
@@ -642,7 +695,7 @@ tj_stop(struct tj *j)
 {
 	if (j == NULL)
 		return;
-	j->stopping = 1;
+	__atomic_store_n(&j->stopping, 1, __ATOMIC_RELEASE);
 	/* the jobs in flight go to the other workers now, their attempt
 	 * not counted (it was cut short, not failed) */
 	while (j->inflight != NULL) {

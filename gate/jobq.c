@@ -32,6 +32,22 @@ jobq_qos_by_name(const char *name)
 	return -1;
 }
 
+void
+jobq_limits_own(struct jobq_own_limits *o, const struct jobq_limits *src)
+{
+	unsigned n = src->ntools < JOBQ_TOOLS_MAX ? src->ntools : JOBQ_TOOLS_MAX;
+
+	o->lim = *src;
+	o->lim.tools = o->tools;
+	o->lim.ntools = n;
+	for (unsigned i = 0; i < n; i++) {
+		o->tools[i] = src->tools[i];
+		snprintf(o->names[i], sizeof(o->names[i]), "%s",
+		    src->tools[i].name);
+		o->tools[i].name = o->names[i];
+	}
+}
+
 static void
 put_be64(unsigned char *p, uint64_t v)
 {

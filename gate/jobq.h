@@ -78,6 +78,20 @@ struct jobq_limits {
 	uint64_t lease_ms, retry_base_ms;
 };
 
+#define JOBQ_TOOLS_MAX 64 /* tools a jobq_own_limits holds */
+
+/* Limits that own their tools and names: what a store commit carries, so
+ * a reload may free the config's tools while the commit runs. */
+struct jobq_own_limits {
+	struct jobq_limits lim;
+	struct jobq_tool tools[JOBQ_TOOLS_MAX];
+	char names[JOBQ_TOOLS_MAX][JOBQ_TOOL_MAX];
+};
+
+/* jobq_limits_own - o becomes a copy of src (at most JOBQ_TOOLS_MAX
+ * tools; names cut to JOBQ_TOOL_MAX - 1). */
+void jobq_limits_own(struct jobq_own_limits *o, const struct jobq_limits *src);
+
 struct jobq_new {
 	const char *id; /* JOBQ_ID_LEN characters */
 	const char *tool;

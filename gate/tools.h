@@ -46,7 +46,7 @@
 
 struct config;
 
-#define TOOLS_MAX 64
+#define TOOLS_MAX JOBQ_TOOLS_MAX
 #define TOOLS_HEADERS_MAX 16
 
 /* What a tool that is not one of the default three leaves out. */

@@ -767,6 +767,38 @@ END_TEST
 
 /* a tool at its cap at the head of one class does not use up another
  * class's look */
+/* limits a commit owns: their tools and names stay when the config's are
+ * freed (a reload while the commit runs) */
+START_TEST(owned_limits_outlive_their_source)
+{
+	static struct jobq_own_limits own;
+	struct jobq_limits saved = lim;
+	struct jobq_tool *src = xcalloc(2, sizeof(*src));
+	char *n0 = xstrdup("search_web"), *n1 = xstrdup("search_products");
+
+	src[0] = (struct jobq_tool){ n0, 3, 2 };
+	src[1] = (struct jobq_tool){ n1, 50, 50 };
+	lim.tools = src;
+	jobq_limits_own(&own, &lim);
+	memset(n0, 'z', strlen(n0));
+	memset(n1, 'z', strlen(n1));
+	memset(src, 0xff, 2 * sizeof(*src));
+	free(n0);
+	free(n1);
+	free(src);
+	lim = own.lim;
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(enqueue("search_web", JOBQ_INTERACTIVE, i,
+				     100), STORE_OK);
+	ck_assert_int_eq(enqueue("search_web", JOBQ_INTERACTIVE, 3, 100),
+	    JOBQ_SATURATED);
+	ck_assert_int_eq(enqueue("search_products", JOBQ_BATCH, 4, 100),
+	    STORE_OK);
+	ck_assert_int_eq(enqueue("zzzzzz", JOBQ_BATCH, 5, 100), STORE_EINVAL);
+	lim = saved;
+}
+END_TEST
+
 START_TEST(each_class_its_own_scan)
 {
 	lim.claim_scan = 1;
@@ -800,5 +832,6 @@ main(void)
 	tcase_add_test(tc, each_class_its_own_scan);
 	tcase_add_test(tc, postpone_keeps_the_attempt);
 	tcase_add_test(tc, ages_per_tool_and_class);
+	tcase_add_test(tc, owned_limits_outlive_their_source);
 	return tl_run(s);
 }
