@@ -63,6 +63,7 @@
 #define WATCH_MS 100      /* how often dead ingress processes are looked for */
 #define SSE_MAX_LINE (256u * 1024u)
 #define STREAM_IDLE_MS 30000 /* longest pause inside a stream (at least) */
+#define SAID_MAX (256u * 1024u) /* a call's text fed back with its calls */
 #define JW_BUCKETS 4096u      /* tool jobs waited for, by id */
 #define TOOL_ARGS_MAX 65536u  /* a tool call's arguments, as streamed */
 
@@ -116,7 +117,12 @@ struct pstream {
 	unsigned round;   /* model calls made before the current one */
 	int step_open, text_open;
 	char text_id[16];
+	int tools;        /* the model is offered tools (set at the start: a
+			   * reload does not change a running chat) */
 	int call_over;    /* the current call's [DONE] came with tool calls */
+	char *said;       /* the current call's text, fed back with its
+			   * tool calls (at most SAID_MAX bytes) */
+	size_t said_len;
 	struct oai_calls calls;  /* being assembled */
 	struct tcall *tc; /* the calls of this round */
 	unsigned ntc, pending;
@@ -212,6 +218,28 @@ stream_link(struct pv *pv, struct pstream *s)
 	SHM_STORE(&pv->ctx->self->counters.prov_streams_open, pv->nstreams);
 }
 
+/* said_add - text of the current call, kept for its tool calls' round */
+static void
+said_add(struct pstream *s, const char *p, size_t len)
+{
+	if (s->said_len >= SAID_MAX)
+		return;
+	if (len > SAID_MAX - s->said_len)
+		len = utf8_cut(p, SAID_MAX - s->said_len);
+	s->said = xrealloc(s->said, s->said_len + len + 1);
+	memcpy(s->said + s->said_len, p, len);
+	s->said_len += len;
+	s->said[s->said_len] = '\0';
+}
+
+static void
+said_clear(struct pstream *s)
+{
+	free(s->said);
+	s->said = NULL;
+	s->said_len = 0;
+}
+
 /* stream_free - the stream is over: its call stops, its ticket goes back
  * to admission.  Not on a dirty list any more. */
 static void
@@ -248,6 +276,7 @@ stream_free(struct pstream *s)
 	pv->nstreams--;
 	SHM_STORE(&pv->ctx->self->counters.prov_streams_open, pv->nstreams);
 	tools_forget(s);
+	said_clear(s);
 	json_decref(s->messages);
 	free(s->model);
 	sse_free(&s->sse);
@@ -297,14 +326,17 @@ tools_on(const struct pv *pv)
 static void
 start(struct pstream *s)
 {
+	/* the attempts so far, the running call's included */
+	unsigned n = s->attempts + (s->oc != NULL ? outcall_attempts(s->oc) : 0);
+
 	if (s->started)
 		return;
 	s->started = 1;
 	ui_start(&s->out, s->message_id);
 	ui_route(&s->out, route_name(s->route),
 	    cb_provider_name(route_provider(s->route)), s->route_model,
-	    s->attempts + (s->oc != NULL ? outcall_attempts(s->oc) : 1));
-	if (!tools_on(s->pv)) {
+	    n > 0 ? n : 1);
+	if (!s->tools) {
 		/* no retry after this, and no later round */
 		json_decref(s->messages);
 		s->messages = NULL;
@@ -433,11 +465,13 @@ on_event(void *arg, const char *data, size_t len)
 			text_begin(s);
 			ui_text_delta(&s->out, s->text_id, c.content,
 			    c.content_len);
+			if (s->tools)
+				said_add(s, c.content, c.content_len);
 			if (first)
 				COUNT(s->pv, prov_streams_started);
 			mark_dirty(s);
 		}
-		if (tools_on(s->pv) &&
+		if (s->tools &&
 		    oai_calls_add(&s->calls, &c, TOOL_ARGS_MAX) != 0) {
 			COUNT(s->pv, prov_bad_chunks);
 			oai_chunk_free(&c);
@@ -483,21 +517,13 @@ up_data(void *arg, const void *data, size_t len)
 	struct pstream *s = arg;
 	struct outcall *oc;
 
-	if (s->done || s->errored)
-		return;
+	if (s->done || s->errored || s->call_over)
+		return; /* after [DONE]: nothing matters */
 	if (sse_feed(&s->sse, data, len, on_event, s) < 0)
 		s->errored = 1; /* a line past the bound: cut it off */
-	if (s->call_over && !s->errored) {
-		/* the model called tools: this call is over (its connection
-		 * is not reused: the next call may start before it ends) */
-		oc = s->oc;
-		s->oc = NULL;
-		s->attempts += outcall_attempts(oc);
-		outcall_cancel(oc);
-		s->call_over = 0;
-		tool_round(s);
-		return;
-	}
+	if (s->call_over && !s->errored)
+		return; /* the model called tools: the body's end follows (the
+			 * circuit hears of the call), then up_done runs them */
 	if (!s->done && !s->errored)
 		return;
 	if (!s->errored && s->oc != NULL)
@@ -618,9 +644,13 @@ up_done(void *arg, const struct outcall_result *res)
 	s->attempts += res->attempts;
 	if (s->done)
 		return; /* [DONE] came first, or it already failed */
-	if (s->calls.n > 0 && !s->errored && res->verdict == OUTCALL_ANSWERED &&
-	    res->status == 200 && res->rc == HTTPC_OK) {
-		tool_round(s); /* tool calls, closed without [DONE] */
+	if (s->calls.n > 0 && !s->errored &&
+	    (s->call_over || (res->verdict == OUTCALL_ANSWERED &&
+				 res->status == 200 && res->rc == HTTPC_OK))) {
+		/* tool calls, with [DONE] (however the body ended after
+		 * it), or closed without */
+		s->call_over = 0;
+		tool_round(s);
 		return;
 	}
 	if (s->started) {
@@ -716,16 +746,23 @@ route_start(struct pstream *s, enum route r)
 	sse_init(&s->sse, SSE_MAX_LINE);
 	s->finish = NULL;
 	s->errored = 0;
+	s->call_over = 0;
+	oai_calls_free(&s->calls); /* a failed call's half: not this one's */
+	said_clear(s);
 	body = json_pack("{s:O,s:b}", "messages", s->messages, "stream", 1);
 	route_model(s, r, body);
-	if (tools_on(pv) && s->round < (unsigned)c->chat_max_tool_rounds)
+	if (s->tools && pv->openai_tools != NULL &&
+	    s->round < (unsigned)c->chat_max_tool_rounds)
 		json_object_set(body, "tools", pv->openai_tools);
 	text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	if (text == NULL || url_join(url, sizeof(url), base,
 				"chat/completions") < 0) {
 		free(text);
-		fail_stream(s, RG_E_MISCONFIGURED, 0);
+		if (s->started)
+			error_stream(s, RG_E_MISCONFIGURED, NULL);
+		else
+			fail_stream(s, RG_E_MISCONFIGURED, 0);
 		return;
 	}
 	h[nh++] = (struct httpc_header){ "Content-Type", "application/json" };
@@ -927,6 +964,7 @@ struct enqueue {
 	struct pv *pv;
 	uint64_t stream;
 	unsigned round, n;
+	struct jobq_own_limits lim; /* a reload may free pv's meanwhile */
 	struct {
 		unsigned call;
 		char id[JOBQ_ID_LEN + 1];
@@ -946,7 +984,7 @@ enqueue_apply(struct store_txn *txn, void *arg)
 	for (unsigned i = 0; i < q->n; i++) {
 		struct jobq_new j = { q->e[i].id, q->e[i].tool, q->e[i].qos,
 			q->e[i].args, NULL, q->pv->ctx->instance + 1 };
-		int rc = jobq_enqueue(txn, &j, &q->pv->lim, now);
+		int rc = jobq_enqueue(txn, &j, &q->lim.lim, now);
 
 		q->e[i].rc = rc;
 		if (rc != STORE_OK && rc != JOBQ_SATURATED)
@@ -980,17 +1018,18 @@ enqueue_done(struct role_ctx *ctx, void *arg, int rc)
 	for (unsigned i = 0; i < q->n; i++) {
 		struct tcall *t;
 
-		if (rc == STORE_OK && q->e[i].rc == STORE_OK)
-			queued++;
 		json_decref(q->e[i].args);
-		if (s == NULL || s->done || s->round != q->round)
-			continue; /* the chat went: the job runs for the cache */
-		t = &s->tc[q->e[i].call];
 		if (rc == STORE_OK && q->e[i].rc == STORE_OK) {
+			/* queued, whether or not the chat still waits: the
+			 * job runs for the cache */
+			queued++;
 			COUNT(pv, prov_tool_queued);
-			tcount(pv, t->name, TL_JOBS_QUEUED);
+			tcount(pv, q->e[i].tool, TL_JOBS_QUEUED);
 			continue;
 		}
+		if (s == NULL || s->done || s->round != q->round)
+			continue; /* the chat went */
+		t = &s->tc[q->e[i].call];
 		free(jw_take(pv, q->e[i].id)); /* no such job */
 		if (t->resolved)
 			continue;
@@ -1208,6 +1247,7 @@ tool_round(struct pstream *s)
 
 		evtimer_add(s->wait, &tv);
 	}
+	jobq_limits_own(&q->lim, &pv->lim);
 	if (role_commit(pv->ctx, enqueue_apply, enqueue_done, q) != 0) {
 		/* stopping: the stream ends with the process */
 		for (unsigned i = 0; i < q->n; i++)
@@ -1222,7 +1262,7 @@ static void
 next_round(struct pstream *s)
 {
 	struct pv *pv = s->pv;
-	json_t *calls = json_array();
+	json_t *calls = json_array(), *said;
 
 	if (s->wait != NULL)
 		evtimer_del(s->wait);
@@ -1231,8 +1271,11 @@ next_round(struct pstream *s)
 		json_array_append_new(calls, json_pack("{s:s,s:s,s:{s:s,s:s}}",
 		    "id", s->tc[i].id, "type", "function", "function", "name",
 		    s->tc[i].name, "arguments", s->tc[i].args));
-	json_array_append_new(s->messages, json_pack("{s:s,s:n,s:o}", "role",
-	    "assistant", "content", "tool_calls", calls));
+	said = s->said_len > 0 ? json_stringn(s->said, s->said_len) : NULL;
+	json_array_append_new(s->messages, json_pack("{s:s,s:o,s:o}", "role",
+	    "assistant", "content", said != NULL ? said : json_null(),
+	    "tool_calls", calls));
+	said_clear(s);
 	for (unsigned i = 0; i < s->ntc; i++) {
 		json_t *m = json_pack("{s:s,s:s,s:s}", "role", "tool",
 		    "tool_call_id", s->tc[i].id, "content",
@@ -1516,6 +1559,7 @@ chat_start(struct pv *pv, const struct proto_chat_start *m)
 	snprintf(s->message_id, sizeof(s->message_id), "%.*s",
 	    (int)m->message_id.len, m->message_id.p);
 	s->messages = msgs;
+	s->tools = tools_on(pv);
 	stream_link(pv, s);
 	COUNT(pv, prov_streams);
 	if (!json_is_array(msgs)) {
@@ -1654,9 +1698,9 @@ pv_exit(struct role_ctx *ctx)
 	event_free(pv->watch);
 	httpc_free(pv->http);
 	sb_free(&pv->sb);
+	role_commit_drain(ctx);
 	tools_free(&pv->tools);
 	json_decref(pv->openai_tools);
-	role_commit_drain(ctx);
 	for (unsigned i = 0; i < JW_BUCKETS; i++)
 		while (pv->jw[i] != NULL) {
 			struct jobwait *w = pv->jw[i];

@@ -48,6 +48,9 @@ START_TEST(items)
 	ck_assert_uint_eq(o.tokens, 3);
 	ck_assert_uint_eq(o.token_ms, 20);
 	ck_assert_uint_eq(o.role_chunk, 1);
+	ck_assert_uint_eq(o.tool_text, 0);
+	ck_assert_int_eq(parse("tool_text=1", &o), 0);
+	ck_assert_uint_eq(o.tool_text, 1);
 	/* empty: no change */
 	ck_assert_int_eq(parse("", &o), 0);
 	ck_assert_int_eq(parse("  ; ", &o), 0);
@@ -71,6 +74,7 @@ START_TEST(bad_items)
 		"tokens=100001",               /* over the bound */
 		"token_ms=600001",             /* over the bound */
 		"role_chunk=2",                /* 0 or 1 */
+		"tool_text=2",                 /* 0 or 1 */
 		"colour=blue",                 /* unknown key */
 		"=5",                          /* no key */
 		"tokens=99999999999999999999", /* overflow */

@@ -50,23 +50,30 @@ total() { snap | jq -r ".totals[\"$1\"] // 0"; }
 part() { jq -c "[.parts[] | select(.type == \"tool-$2\")][0]" "$1"; }
 
 # --- a tool call, its result fed back ---------------------------------------------
+# (the model says something first, then calls the tool)
+circ() { snap | jq -c '.circuits.openrouter_chat_primary.counters | {successes, failures, neutrals}'; }
+circ >"$T/circ0.json"
 client 'Find cats.
 relmock-tool: search_web {"query":"cats"}
-relmock: tokens=3' >"$T/a.json"; rc=$?
+relmock: tokens=3 tool_text=1' >"$T/a.json"; rc=$?
 part "$T/a.json" search_web | sed 's/^/  /' | cut -c1-200
 check "the client read the chat to its end" '[ "$rc" = 0 ] && jq -e ".error == null" "$T/a.json"'
 check "its tool part: output-available (the final output, not a preliminary one), the model's input, relmock's result" 'jq -e "[.parts[] | select(.type == \"tool-search_web\")] | length == 1 and .[0].state == \"output-available\" and .[0].input == {query: \"cats\"} and .[0].output.organic[0].title == \"Result 1 for cats\" and (.[0].preliminary // false) == false" "$T/a.json"'
-check "the result went back to the model: its answer echoes it" 'jq -e ".text | startswith(\"tool result: {\\\"searchParameters\\\"\") and endswith(\"w0 w1 w2 \")" "$T/a.json"'
+check "the result went back to the model: its answer echoes it (after what it said first)" 'jq -e ".text | startswith(\"Let me look. tool result: {\\\"searchParameters\\\"\") and endswith(\"w0 w1 w2 \")" "$T/a.json"'
+check "data-provider-route: primary, attempt 1" 'jq -e "[.parts[] | select(.type == \"data-provider-route\")][0].data | .route == \"primary\" and .attempt == 1" "$T/a.json"'
+circ >"$T/circ1.json"
+check "the primary's circuit: both model calls recorded as successes (the one with tool calls too)" 'jq -se ".[1].successes - .[0].successes == 2 and .[1].neutrals == .[0].neutrals and .[1].failures == .[0].failures" "$T/circ0.json" "$T/circ1.json"'
 check "two steps: the tool call, then the answer" 'jq -e "[.parts[] | select(.type == \"step-start\")] | length == 2" "$T/a.json"'
 check "one call to the search upstream" '[ "$(serper search)" = 1 ]'
 curl -s "$M/_relmock/chat/requests" >"$T/reqs.json"
 check "relmock: the first call offered the tools, the second carried the result" 'jq -e ".[-2].toolsOffered == 3 and (.[-2].toolCalls | length) == 1 and .[-1].toolResult == true" "$T/reqs.json"'
-check "the second call's messages: the assistant's call and the tool message" 'jq -e ".[-1].messages[-2].tool_calls[0].function.name == \"search_web\" and .[-1].messages[-1].role == \"tool\" and (.[-1].messages[-1].tool_call_id == .[-1].messages[-2].tool_calls[0].id)" "$T/reqs.json"'
+check "the second call's messages: the assistant's text and call, and the tool message" 'jq -e ".[-1].messages[-2].content == \"Let me look. \" and .[-1].messages[-2].tool_calls[0].function.name == \"search_web\" and .[-1].messages[-1].role == \"tool\" and (.[-1].messages[-1].tool_call_id == .[-1].messages[-2].tool_calls[0].id)" "$T/reqs.json"'
 
 # --- the same question: from the cache ------------------------------------------------
 client 'Find cats again.
 relmock-tool: search_web {"query":"cats"}' >"$T/b.json"
 check "the same call again: output-available, the same result" 'jq -e "[.parts[] | select(.type == \"tool-search_web\")][0] | .state == \"output-available\" and .output.organic[0].title == \"Result 1 for cats\"" "$T/b.json"'
+check "data-provider-route of a chat whose first output is a tool call: attempt 1" 'jq -e "[.parts[] | select(.type == \"data-provider-route\")][0].data.attempt == 1" "$T/b.json"'
 check "no second call to the upstream (relmock's counter)" '[ "$(serper search)" = 1 ]'
 check "provider.toolCacheHits 1, toolJobsQueued 1" '[ "$(total provider.toolCacheHits)" = 1 ] && [ "$(total provider.toolJobsQueued)" = 1 ]'
 snap | jq -c '.tools.search_web' | sed 's/^/  /'

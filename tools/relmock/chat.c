@@ -52,6 +52,7 @@
 #define TOOL_DIRECTIVE "relmock-tool:"
 #define TOOLS_MAX     4
 #define RESULT_SHOWN  40      /* bytes of a tool result echoed back */
+#define TOOL_TEXT     "Let me look. " /* before tool calls (tool_text=1) */
 #define FINISH_REASON ",\"finish_reason\":null}]}\n\n"
 
 struct chat {
@@ -641,6 +642,11 @@ call_tools(struct mock_call *call, struct chat *ch)
 	json_t *c;
 	size_t i;
 
+	if (ch->o.tool_text &&
+	    write_delta(call, ch, json_pack("{s:s,s:s}", "role", "assistant",
+		"content", TOOL_TEXT), NULL) < 0)
+		return;
+
 	json_array_foreach(ch->calls, i, c)
 	{
 		char *args = json_dumps(json_object_get(c, "args"), JSON_COMPACT);
@@ -653,7 +659,7 @@ call_tools(struct mock_call *call, struct chat *ch)
 		    "function", "function", "name", json_object_get(c, "name"),
 		    "arguments", "");
 
-		if (i == 0) {
+		if (i == 0 && !ch->o.tool_text) {
 			json_object_set_new(d, "role", json_string("assistant"));
 			json_object_set_new(d, "content", json_null());
 		}
