@@ -24,36 +24,12 @@
 
 #include "shm/bulkhead.h"
 #include "shm/shm.h"
+#include "bench/benchutil.h"
 #include "util/util.h"
 
 #define PROV     BH_PROV_OPENROUTER_CHAT_PRIMARY
 #define TTL_MS   180000u
 #define PHASE_NS (10ull * 1000 * 1000 * 1000)
-
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static long
-arg_num(const char *s, long lo, long hi, const char *what)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || *end || end == s || v < lo || v > hi) {
-		fprintf(stderr, "bulkhead_bench: %s must be %ld..%ld\n", what,
-		    lo, hi);
-		exit(2);
-	}
-	return v;
-}
 
 static void
 report(const char *who, const char *what, unsigned long n, uint64_t ns)
@@ -161,14 +137,14 @@ main(int argc, char **argv)
 	while ((opt = getopt(argc, argv, "n:i:p:")) != -1) {
 		switch (opt) {
 		case 'n':
-			held = (unsigned)arg_num(optarg, 1, 1000000, "-n");
+			held = (unsigned)bench_arg("bulkhead_bench", optarg, 1, 1000000, "-n");
 			break;
 		case 'i':
 			iters =
-			    (unsigned long)arg_num(optarg, 1, 10000000, "-i");
+			    (unsigned long)bench_arg("bulkhead_bench", optarg, 1, 10000000, "-i");
 			break;
 		case 'p':
-			procs = (unsigned)arg_num(optarg, 1, 16, "-p");
+			procs = (unsigned)bench_arg("bulkhead_bench", optarg, 1, 16, "-p");
 			break;
 		default:
 			fprintf(stderr,

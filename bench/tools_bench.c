@@ -30,45 +30,12 @@
 #include "gate/jobq.h"
 #include "gate/toolcache.h"
 #include "store/store.h"
+#include "bench/benchutil.h"
 #include "util/util.h"
 
 #define MAX_BATCH 256
 #define PHASE_NS (3ull * 1000 * 1000 * 1000)
 #define INFLIGHT 4096 /* enqueue requests queued at once */
-
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static long
-arg_num(const char *s, long lo, long hi, const char *what)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || *end || end == s || v < lo || v > hi) {
-		fprintf(stderr, "tools_bench: %s must be %ld..%ld\n", what, lo,
-		    hi);
-		exit(2);
-	}
-	return v;
-}
 
 static void
 report(const char *part, const char *what, unsigned long n, uint64_t ns)
@@ -154,7 +121,7 @@ cache_put_apply(struct store_txn *txn, void *arg)
 static void
 cache_phase(struct store *st, unsigned long keys)
 {
-	struct cache_put p = { 0, keys, wall_ms() + 3600000 };
+	struct cache_put p = { 0, keys, now_ms() + 3600000 };
 	uint64_t t0, ns;
 	unsigned long n, hits;
 
@@ -175,7 +142,7 @@ cache_phase(struct store *st, unsigned long keys)
 				if (tc_key(NS, "search_web", a, key,
 					sizeof(key)) == 0 &&
 				    store_get(st, STORE_CACHE, key, strlen(key),
-					wall_ms(), &v, &len, NULL) == STORE_OK)
+					now_ms(), &v, &len, NULL) == STORE_OK)
 					hits++;
 				free(v);
 				json_decref(a);
@@ -209,7 +176,7 @@ enq_apply(struct store_txn *txn, void *arg)
 	struct jobq_new j = { e->id, "search_web", JOBQ_INTERACTIVE, e->args,
 		NULL, 1 };
 
-	return jobq_enqueue(txn, &j, &lim, wall_ms());
+	return jobq_enqueue(txn, &j, &lim, now_ms());
 }
 
 struct claim {
@@ -225,7 +192,7 @@ claim_apply(struct store_txn *txn, void *arg)
 	for (unsigned i = 0; i < c->n; i++)
 		jobq_item_free(&c->it[i]);
 	c->n = 0;
-	return jobq_claim(txn, wall_ms(), (int32_t)getpid(), &lim, c->max,
+	return jobq_claim(txn, now_ms(), (int32_t)getpid(), &lim, c->max,
 	    c->it, &c->n);
 }
 
@@ -336,13 +303,13 @@ main(int argc, char **argv)
 	while ((c = getopt(argc, argv, "k:n:b:")) != -1) {
 		switch (c) {
 		case 'k':
-			keys = (unsigned long)arg_num(optarg, 1, 1000000, "-k");
+			keys = (unsigned long)bench_arg("tools_bench", optarg, 1, 1000000, "-k");
 			break;
 		case 'n':
-			jobs = (unsigned long)arg_num(optarg, 1, 1000000, "-n");
+			jobs = (unsigned long)bench_arg("tools_bench", optarg, 1, 1000000, "-n");
 			break;
 		case 'b':
-			batch = (unsigned)arg_num(optarg, 1, 64, "-b");
+			batch = (unsigned)bench_arg("tools_bench", optarg, 1, 64, "-b");
 			break;
 		default:
 			fprintf(stderr,

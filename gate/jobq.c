@@ -150,6 +150,27 @@ json_load_at(struct store_txn *txn, const char *key, size_t klen,
 	return STORE_OK;
 }
 
+/* json_get - as json_load_at, outside a transaction */
+static int
+json_get(struct store *st, const char *key, size_t klen, json_t **out)
+{
+	void *v;
+	size_t n;
+	int rc = store_get(st, STORE_JOBS, key, klen, 0, &v, &n, NULL);
+
+	*out = NULL;
+	if (rc != STORE_OK)
+		return rc;
+	*out = json_loadb(v, n, 0, NULL);
+	free(v);
+	if (*out == NULL || !json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		return STORE_EIO;
+	}
+	return STORE_OK;
+}
+
 static int
 json_save_at(struct store_txn *txn, const char *key, size_t klen,
     const json_t *o)
@@ -750,8 +771,6 @@ owners_fn(void *arg, const void *key, size_t klen, const void *val,
     size_t vlen, uint64_t expires)
 {
 	struct owners_scan *o = arg;
-	void *v = NULL;
-	size_t n = 0;
 	json_t *row;
 	int32_t pid;
 	unsigned i;
@@ -761,13 +780,9 @@ owners_fn(void *arg, const void *key, size_t klen, const void *val,
 	(void)expires;
 	if (klen != JOBQ_RKEY_LEN)
 		return 0;
-	if (store_get(o->st, STORE_JOBS, (const char *)key + 9, JOBQ_ID_LEN,
-		0, &v, &n, NULL) != STORE_OK)
+	if (json_get(o->st, (const char *)key + 9, JOBQ_ID_LEN, &row) !=
+	    STORE_OK)
 		return 0; /* gone since */
-	row = json_loadb(v, n, 0, NULL);
-	free(v);
-	if (row == NULL)
-		return 0;
 	pid = strcmp(row_str(row, "state"), "running") == 0 ?
 	    (int32_t)row_u64(row, "owner") : 0;
 	json_decref(row);
@@ -927,20 +942,16 @@ running_row(void *arg, const void *key, size_t klen, const void *val,
     size_t vlen, uint64_t expires)
 {
 	struct running_scan *r = arg;
-	void *v;
-	size_t n;
 	json_t *row;
 
 	(void)val;
 	(void)vlen;
 	(void)expires;
 	if (klen != JOBQ_RKEY_LEN ||
-	    store_get(r->st, STORE_JOBS, (const char *)key + 9, JOBQ_ID_LEN, 0,
-		&v, &n, NULL) != STORE_OK)
+	    json_get(r->st, (const char *)key + 9, JOBQ_ID_LEN, &row) !=
+		STORE_OK)
 		return 0;
-	row = json_loadb(v, n, 0, NULL);
-	free(v);
-	if (row != NULL && (r->oldest == 0 ||
+	if ((r->oldest == 0 ||
 			       row_u64(row, "leasedAt") < r->oldest))
 		r->oldest = row_u64(row, "leasedAt");
 	json_decref(row);
@@ -977,8 +988,6 @@ ages_row(void *arg, const void *key, size_t klen, const void *val,
 	struct ages_scan *a = arg;
 	const unsigned char *k = key;
 	int queued = klen == JOBQ_QKEY_LEN && k[0] == 'Q';
-	void *v;
-	size_t n;
 	json_t *row;
 	uint64_t at;
 
@@ -993,12 +1002,8 @@ ages_row(void *arg, const void *key, size_t klen, const void *val,
 		a->cut = 1;
 		return 1;
 	}
-	if (store_get(a->st, STORE_JOBS, (const char *)key + (queued ? 10 : 9),
-		JOBQ_ID_LEN, 0, &v, &n, NULL) != STORE_OK)
-		return 0;
-	row = json_loadb(v, n, 0, NULL);
-	free(v);
-	if (row == NULL)
+	if (json_get(a->st, (const char *)key + (queued ? 10 : 9),
+		JOBQ_ID_LEN, &row) != STORE_OK)
 		return 0;
 	at = queued ? row_u64(row, "dueAt") : row_u64(row, "leasedAt");
 	if (at > 0 && at <= a->now) {
@@ -1033,19 +1038,11 @@ jobq_stats(struct store *st, uint64_t now, json_t *out)
 	json_int_t q = 0, run = 0, dead = 0;
 	json_t *c = NULL, *tools, *qos, *o;
 	const char *name;
-	void *v;
-	size_t n;
-	int rc;
+	int rc = json_get(st, COUNTS_KEY, strlen(COUNTS_KEY), &c);
 
-	rc = store_get(st, STORE_JOBS, COUNTS_KEY, strlen(COUNTS_KEY), 0, &v,
-	    &n, NULL);
-	if (rc == STORE_OK) {
-		c = json_loadb(v, n, 0, NULL);
-		free(v);
-	} else if (rc != STORE_NOTFOUND) {
+	if (rc != STORE_OK && rc != STORE_NOTFOUND && rc != STORE_EIO)
 		return rc;
-	}
-	if (!json_is_object(c)) {
+	if (c == NULL) {
 		json_decref(c);
 		c = json_pack("{s:{},s:{}}", "tools", "qos");
 	}

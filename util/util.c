@@ -101,6 +101,12 @@ mono_us(void)
 	return clock_ns(CLOCK_MONOTONIC) / 1000u;
 }
 
+uint64_t
+mono_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
+}
+
 size_t
 strlcpy_rg(char *dst, const char *src, size_t size)
 {

@@ -22,6 +22,7 @@ uint64_t now_ms(void);
 /* mono_ms / mono_us - monotonic clock (for intervals and backoff). */
 uint64_t mono_ms(void);
 uint64_t mono_us(void);
+uint64_t mono_ns(void);
 
 /*
  * url_join - base + "/" + path into buf with exactly one slash between
