@@ -64,6 +64,7 @@
 #define SSE_MAX_LINE (256u * 1024u)
 #define STREAM_IDLE_MS 30000 /* longest pause inside a stream (at least) */
 #define SAID_MAX (256u * 1024u) /* a call's text fed back with its calls */
+#define CALL_GRACE_MS 1000 /* a body's end after [DONE] with tool calls */
 #define JW_BUCKETS 4096u      /* tool jobs waited for, by id */
 #define TOOL_ARGS_MAX 65536u  /* a tool call's arguments, as streamed */
 
@@ -117,12 +118,17 @@ struct pstream {
 	unsigned round;   /* model calls made before the current one */
 	int step_open, text_open;
 	char text_id[16];
-	int tools;        /* the model is offered tools (set at the start: a
-			   * reload does not change a running chat) */
+	/* the tools offered and the rounds allowed, as at the start: a
+	 * reload does not change a running chat */
+	int tools;
+	json_t *offered;  /* the OpenAI "tools" (a reference) */
+	unsigned max_rounds;
 	int call_over;    /* the current call's [DONE] came with tool calls */
+	struct event *grace; /* ...and its body has CALL_GRACE_MS to end */
 	char *said;       /* the current call's text, fed back with its
 			   * tool calls (at most SAID_MAX bytes) */
-	size_t said_len;
+	size_t said_len, said_cap;
+	int said_full;    /* cut at SAID_MAX: nothing more is kept */
 	struct oai_calls calls;  /* being assembled */
 	struct tcall *tc; /* the calls of this round */
 	unsigned ntc, pending;
@@ -222,11 +228,20 @@ stream_link(struct pv *pv, struct pstream *s)
 static void
 said_add(struct pstream *s, const char *p, size_t len)
 {
-	if (s->said_len >= SAID_MAX)
+	if (s->said_full)
 		return;
-	if (len > SAID_MAX - s->said_len)
+	if (len > SAID_MAX - s->said_len) {
 		len = utf8_cut(p, SAID_MAX - s->said_len);
-	s->said = xrealloc(s->said, s->said_len + len + 1);
+		s->said_full = 1; /* a prefix of what was said, no gap */
+	}
+	if (s->said_len + len + 1 > s->said_cap) {
+		size_t cap = s->said_cap > 0 ? s->said_cap : 256;
+
+		while (cap < s->said_len + len + 1)
+			cap *= 2;
+		s->said = xrealloc(s->said, cap);
+		s->said_cap = cap;
+	}
 	memcpy(s->said + s->said_len, p, len);
 	s->said_len += len;
 	s->said[s->said_len] = '\0';
@@ -237,7 +252,8 @@ said_clear(struct pstream *s)
 {
 	free(s->said);
 	s->said = NULL;
-	s->said_len = 0;
+	s->said_len = s->said_cap = 0;
+	s->said_full = 0;
 }
 
 /* stream_free - the stream is over: its call stops, its ticket goes back
@@ -277,6 +293,9 @@ stream_free(struct pstream *s)
 	SHM_STORE(&pv->ctx->self->counters.prov_streams_open, pv->nstreams);
 	tools_forget(s);
 	said_clear(s);
+	if (s->grace != NULL)
+		event_free(s->grace);
+	json_decref(s->offered);
 	json_decref(s->messages);
 	free(s->model);
 	sse_free(&s->sse);
@@ -392,6 +411,7 @@ finish_stream(struct pstream *s, const char *reason)
 		return;
 	if (!s->started)
 		text_begin(s); /* an empty answer: an empty text */
+	said_clear(s);
 	step_close(s);
 	ui_finish(&s->out, reason);
 	ui_done(&s->out);
@@ -511,6 +531,26 @@ up_head(void *arg, const struct httpc_resp *resp)
 
 static void route_failed(struct pstream *s, const struct outcall_result *res);
 
+/* call_grace - [DONE] came with tool calls, and the body did not end
+ * within CALL_GRACE_MS: the call is over (the circuit hears nothing of
+ * it), the tools run */
+static void
+call_grace(evutil_socket_t fd, short what, void *arg)
+{
+	struct pstream *s = arg;
+	struct outcall *oc = s->oc;
+
+	(void)fd;
+	(void)what;
+	if (!s->call_over || s->done || oc == NULL)
+		return;
+	s->oc = NULL;
+	s->attempts += outcall_attempts(oc);
+	outcall_cancel(oc);
+	s->call_over = 0;
+	tool_round(s);
+}
+
 static void
 up_data(void *arg, const void *data, size_t len)
 {
@@ -521,9 +561,19 @@ up_data(void *arg, const void *data, size_t len)
 		return; /* after [DONE]: nothing matters */
 	if (sse_feed(&s->sse, data, len, on_event, s) < 0)
 		s->errored = 1; /* a line past the bound: cut it off */
-	if (s->call_over && !s->errored)
-		return; /* the model called tools: the body's end follows (the
-			 * circuit hears of the call), then up_done runs them */
+	if (s->call_over && !s->errored) {
+		/* the model called tools: the body's end follows (the
+		 * circuit hears of the call), then up_done runs them; an
+		 * upstream that keeps the body open gets CALL_GRACE_MS */
+		struct timeval tv = { CALL_GRACE_MS / 1000,
+			(CALL_GRACE_MS % 1000) * 1000 };
+
+		if (s->grace == NULL)
+			s->grace = evtimer_new(s->pv->ctx->base, call_grace, s);
+		if (s->grace != NULL)
+			evtimer_add(s->grace, &tv);
+		return;
+	}
 	if (!s->done && !s->errored)
 		return;
 	if (!s->errored && s->oc != NULL)
@@ -642,6 +692,8 @@ up_done(void *arg, const struct outcall_result *res)
 
 	s->oc = NULL;
 	s->attempts += res->attempts;
+	if (s->grace != NULL)
+		evtimer_del(s->grace);
 	if (s->done)
 		return; /* [DONE] came first, or it already failed */
 	if (s->calls.n > 0 && !s->errored &&
@@ -747,13 +799,14 @@ route_start(struct pstream *s, enum route r)
 	s->finish = NULL;
 	s->errored = 0;
 	s->call_over = 0;
+	if (s->grace != NULL)
+		evtimer_del(s->grace);
 	oai_calls_free(&s->calls); /* a failed call's half: not this one's */
 	said_clear(s);
 	body = json_pack("{s:O,s:b}", "messages", s->messages, "stream", 1);
 	route_model(s, r, body);
-	if (s->tools && pv->openai_tools != NULL &&
-	    s->round < (unsigned)c->chat_max_tool_rounds)
-		json_object_set(body, "tools", pv->openai_tools);
+	if (s->tools && s->round < s->max_rounds)
+		json_object_set(body, "tools", s->offered);
 	text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	if (text == NULL || url_join(url, sizeof(url), base,
@@ -1192,7 +1245,7 @@ tool_round(struct pstream *s)
 	struct enqueue *q;
 	int first = !s->started;
 
-	if (s->round >= (unsigned)CFG(pv)->chat_max_tool_rounds) {
+	if (s->round >= s->max_rounds) {
 		oai_calls_free(&s->calls); /* no more rounds: as it is */
 		finish_stream(s, "tool-calls");
 		return;
@@ -1560,6 +1613,10 @@ chat_start(struct pv *pv, const struct proto_chat_start *m)
 	    (int)m->message_id.len, m->message_id.p);
 	s->messages = msgs;
 	s->tools = tools_on(pv);
+	if (s->tools) {
+		s->offered = json_incref(pv->openai_tools);
+		s->max_rounds = (unsigned)CFG(pv)->chat_max_tool_rounds;
+	}
 	stream_link(pv, s);
 	COUNT(pv, prov_streams);
 	if (!json_is_array(msgs)) {

@@ -45,6 +45,7 @@
 #define TJ_CLAIM_MAX 64
 #define TJ_BODY_MAX (1u << 20) /* an upstream answer is collected to this */
 #define TJ_OWNERS_MAX 64
+#define TJ_RESULT_HOLD_MS 2000 /* an outcome held for a busy provider */
 
 /* what the waiter is told (TOOL_RESULT outcome); TJ_NOBODY: nothing */
 enum tj_outcome { TJ_DONE, TJ_DEAD, TJ_SATURATED, TJ_CIRCUIT_OPEN,
@@ -156,8 +157,9 @@ step_apply(struct store_txn *txn, void *arg)
 		rc = jobq_complete(txn, s->it.id, (int32_t)getpid(),
 		    s->it.attempt);
 		if (rc == STORE_NOTFOUND) {
-			s->lost = 1; /* another worker took it: the cache row
-				      * stays, its own answer will end it */
+			s->lost = 1; /* not ours any more (taken by another
+				      * worker, expired, a dead letter): the
+				      * cache row stays, jobsDone not counted */
 			rc = STORE_OK;
 		}
 		return rc;
@@ -203,8 +205,12 @@ tell(struct tj *j, const struct jobq_item *it, unsigned outcome,
 		m.u.tool_result.body.p = body;
 		m.u.tool_result.body.len = (uint32_t)(blen > max ? max : blen);
 	}
-	if (link_send(j->ctx->link, ROLE_PROVIDER, it->waiter - 1, &m) !=
-	    LINK_OK)
+	/* progress may be lost to a busy provider; an outcome is held back
+	 * for it a while (the chat waits for it) */
+	if ((outcome == TJ_RUNNING || outcome == TJ_RETRYING ?
+		    link_send(j->ctx->link, ROLE_PROVIDER, it->waiter - 1, &m) :
+		    link_send_held(j->ctx->link, ROLE_PROVIDER, it->waiter - 1,
+			&m, TJ_RESULT_HOLD_MS)) != LINK_OK)
 		COUNT(j, tw_results_lost); /* the provider gives up waiting */
 }
 
@@ -287,7 +293,7 @@ step_done(struct role_ctx *ctx, void *arg, int rc)
 				COUNT(j, tw_cache_writes);
 				tcount(j, s->it.tool, TL_CACHE_WRITES);
 			}
-			if (!s->lost) { /* else the other worker counts it */
+			if (!s->lost) {
 				COUNT(j, tw_jobs_done);
 				tcount(j, s->it.tool, TL_JOBS_DONE);
 			}
@@ -671,6 +677,17 @@ tj_reload(struct tj *j)
 	tj_kick(j, 0);
 }
 
+/* result_giveup - an outcome held for a busy provider too long: lost
+ * (the chat ends its wait at TOOL_JOB_WAIT_MS) */
+static void
+result_giveup(void *arg, const struct proto_msg *m)
+{
+	struct role_ctx *ctx = arg;
+
+	if (m->type == PROTO_T_TOOL_RESULT)
+		SHM_INC(&ctx->self->counters.tw_results_lost);
+}
+
 struct tj *
 tj_new(struct role_ctx *ctx, struct outcall_env *out)
 {
@@ -678,6 +695,7 @@ tj_new(struct role_ctx *ctx, struct outcall_env *out)
 
 	j->ctx = ctx;
 	j->out = out;
+	link_on_giveup(ctx->link, result_giveup, ctx);
 	load_tools(j);
 	j->kick = evtimer_new(ctx->base, claim_pass, j);
 	j->poll = event_new(ctx->base, -1, EV_PERSIST, claim_pass, j);

@@ -75,12 +75,11 @@ append(char **p, size_t *len, const char *s, size_t n, size_t max)
 	return 0;
 }
 
-/* repeat - v is the whole of what came so far (a repeated name, not a
- * piece of it). */
+/* same - v is the string p[0..len) (len > 0) */
 static int
-repeat(const char *p, size_t len, const json_t *v)
+same(const char *p, size_t len, const json_t *v)
 {
-	return len > 0 && json_string_length(v) == len &&
+	return len > 0 && json_is_string(v) && json_string_length(v) == len &&
 	    memcmp(p, json_string_value(v), len) == 0;
 }
 
@@ -121,6 +120,7 @@ oai_calls_add(struct oai_calls *a, const struct oai_chunk *c, size_t max)
 		json_t *fn = json_object_get(tc, "function");
 		json_t *v;
 		struct oai_call *k;
+		int again;
 		json_int_t at = json_is_integer(ix) ? json_integer_value(ix) :
 		    (json_int_t)i;
 
@@ -130,15 +130,18 @@ oai_calls_add(struct oai_calls *a, const struct oai_chunk *c, size_t max)
 		k->used = 1;
 		if ((unsigned)at + 1 > a->n)
 			a->n = (unsigned)at + 1;
-		/* the id comes once; some upstreams repeat it (and the
-		 * whole name) in every delta of the call */
+		/* the id comes once; some upstreams repeat it, and the
+		 * whole name with it, in every delta of the call: a name
+		 * that comes again with the call's id is not a piece */
 		v = json_object_get(tc, "id");
+		again = same(k->id, k->idlen, v);
 		if (json_is_string(v) && k->idlen == 0 &&
 		    append(&k->id, &k->idlen, json_string_value(v),
 			json_string_length(v), 128) != 0)
 			return -1;
 		v = json_object_get(fn, "name");
-		if (json_is_string(v) && !repeat(k->name, k->namelen, v) &&
+		if (json_is_string(v) &&
+		    !(again && same(k->name, k->namelen, v)) &&
 		    append(&k->name, &k->namelen, json_string_value(v),
 			json_string_length(v), 128) != 0)
 			return -1;

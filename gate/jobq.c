@@ -150,7 +150,9 @@ json_load_at(struct store_txn *txn, const char *key, size_t klen,
 	return STORE_OK;
 }
 
-/* json_get - as json_load_at, outside a transaction */
+/* json_get - as json_load_at, outside a transaction; a row that is not
+ * a JSON object counts as absent (STORE_NOTFOUND): STORE_EIO is the
+ * store's own failure */
 static int
 json_get(struct store *st, const char *key, size_t klen, json_t **out)
 {
@@ -166,7 +168,7 @@ json_get(struct store *st, const char *key, size_t klen, json_t **out)
 	if (*out == NULL || !json_is_object(*out)) {
 		json_decref(*out);
 		*out = NULL;
-		return STORE_EIO;
+		return STORE_NOTFOUND;
 	}
 	return STORE_OK;
 }
@@ -1040,8 +1042,8 @@ jobq_stats(struct store *st, uint64_t now, json_t *out)
 	const char *name;
 	int rc = json_get(st, COUNTS_KEY, strlen(COUNTS_KEY), &c);
 
-	if (rc != STORE_OK && rc != STORE_NOTFOUND && rc != STORE_EIO)
-		return rc;
+	if (rc != STORE_OK && rc != STORE_NOTFOUND)
+		return rc; /* an unreadable counts row: counted from nothing */
 	if (c == NULL) {
 		json_decref(c);
 		c = json_pack("{s:{},s:{}}", "tools", "qos");

@@ -350,6 +350,12 @@ START_TEST(oai_tool_call_deltas)
 		"\"id\":\"call_b\",\"function\":{\"name\":\"search_products\","
 		"\"arguments\":\"{\\\"query\\\":\\\"shoes\\\"}\"}},"
 		"{\"index\":0,\"function\":{\"arguments\":\"ery\\\":\\\"cats\\\"}\"}}]}}]}",
+		/* index 2: a name in two equal pieces, the second without
+		 * the id: "abab" */
+		"{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":2,"
+		"\"id\":\"call_c\",\"function\":{\"name\":\"ab\"}}]}}]}",
+		"{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":2,"
+		"\"function\":{\"name\":\"ab\",\"arguments\":\"{}\"}}]}}]}",
 		"{\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}",
 	};
 	struct oai_calls a = { 0 };
@@ -360,7 +366,8 @@ START_TEST(oai_tool_call_deltas)
 		ck_assert_int_eq(oai_calls_add(&a, &c, 1024), 0);
 		oai_chunk_free(&c);
 	}
-	ck_assert_uint_eq(a.n, 2);
+	ck_assert_uint_eq(a.n, 3);
+	ck_assert_str_eq(a.c[2].name, "abab");
 	ck_assert_str_eq(a.c[0].id, "call_a");
 	ck_assert_str_eq(a.c[0].name, "search_web");
 	ck_assert_str_eq(a.c[0].args, "{\"query\":\"cats\"}");

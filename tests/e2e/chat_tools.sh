@@ -79,6 +79,17 @@ check "provider.toolCacheHits 1, toolJobsQueued 1" '[ "$(total provider.toolCach
 snap | jq -c '.tools.search_web' | sed 's/^/  /'
 check "relstat -j tools.search_web: 2 calls, 1 hit, 1 miss, 1 job done, 1 result cached, nothing queued" 'snap | jq -e ".tools.search_web | .calls == 2 and .cacheHits == 1 and .cacheMisses == 1 and .jobsQueued == 1 and .jobsDone == 1 and .cacheWrites == 1 and .results == 2 and .queued == 0 and .running == 0"'
 
+# --- an upstream that keeps its body open after [DONE] (45 s: past the
+# stream's 30 s idle bound): the tools run after a short grace, and the
+# call is recorded neither way (a cancel), not as the failure of a timeout
+circ >"$T/circ2.json"
+client 'Find birds.
+relmock-tool: search_web {"query":"birds"}
+relmock: tokens=2 end_ms=45000' >"$T/h.json"; rc=$?
+check "body held open after [DONE]: the chat finished with the tool's result" '[ "$rc" = 0 ] && jq -e ".error == null and ([.parts[] | select(.type == \"tool-search_web\")][0].state == \"output-available\") and (.text | endswith(\"w0 w1 \"))" "$T/h.json"'
+circ >"$T/circ3.json"
+check "body held open: both calls cancelled once answered (neutral), no failure recorded" 'jq -se ".[1].neutrals - .[0].neutrals == 2 and .[1].failures == .[0].failures" "$T/circ2.json" "$T/circ3.json"'
+
 # --- a result cut at chat.tool_result_max_bytes (1024) inside a character ----------------
 # a query of 3-byte characters behind 0 to 2 ASCII ones: the first whose
 # result (asked of relmock directly) has its 1024th byte inside one

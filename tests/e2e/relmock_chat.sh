@@ -115,14 +115,14 @@ chat "$(body 'relmock: tokens=3 token_ms=20 first_ms=150')" >/dev/null
 check "record: path, model, messages, stream, options" 'jq -e '\''.[-1] |
 	.path == "/v1/chat/completions" and .model == "relmock/test-1" and
 	.messages[1].role == "user" and .stream == true and
-	.options == {tokens: 3, token_ms: 20, first_ms: 150, role_chunk: 0, tool_text: 0} and
+	.options == {tokens: 3, token_ms: 20, first_ms: 150, role_chunk: 0, tool_text: 0, end_ms: 0} and
 	.outcome == "completed" and .tokensSent == 3'\'' <<<"$(records)"'
 check "stream:false recorded with its path" 'jq -e '\''[.[] | select(.stream == false)][0] |
 	.path == "/secondary/v1/chat/completions" and .options.tokens == 4'\'' <<<"$(records)"'
 curl -s -d '{"tokens":2,"first_ms":50}' "$U/_relmock/chat/config" >/dev/null
 sse=$(chat "$(body 'no directive')")
 check "POST /_relmock/chat/config sets the defaults" 'jq -e '\''.[-1].options ==
-	{tokens: 2, token_ms: 0, first_ms: 50, role_chunk: 0, tool_text: 0}'\'' <<<"$(records)"'
+	{tokens: 2, token_ms: 0, first_ms: 50, role_chunk: 0, tool_text: 0, end_ms: 0}'\'' <<<"$(records)"'
 check "... and the stream follows them" 'test "$(events "$sse" | wc -l)" = 4'
 check "GET /_relmock/chat/config" 'jq -e '\''.tokens == 2'\'' <<<"$(curl -s "$U/_relmock/chat/config")"'
 curl -s -X POST "$U/_relmock/chat/config" >/dev/null

@@ -565,6 +565,16 @@ write_ev(struct mock_call *call, const struct chat *ch, const char *rest)
 }
 
 /* finish - the stop chunk, usage if asked, [DONE], the end */
+/* end_body - after [DONE]: the body ends now, or end_ms later */
+static void
+end_body(struct mock_call *call, const struct chat *ch)
+{
+	if (ch->o.end_ms > 0)
+		mock_call_after(call, ch->o.end_ms, mock_stream_end);
+	else
+		mock_stream_end(call);
+}
+
 static void
 finish(struct mock_call *call, struct chat *ch)
 {
@@ -588,7 +598,7 @@ finish(struct mock_call *call, struct chat *ch)
 	if (mock_stream_write(call, done_ev, sizeof(done_ev) - 1) < 0)
 		return;
 	ch->done = 1;
-	mock_stream_end(call);
+	end_body(call, ch);
 }
 
 /* tick - the next token (a burst without token_ms); then wait, or
@@ -684,7 +694,7 @@ call_tools(struct mock_call *call, struct chat *ch)
 	    mock_stream_write(call, done_ev, sizeof(done_ev) - 1) < 0)
 		return;
 	ch->done = 1;
-	mock_stream_end(call);
+	end_body(call, ch);
 }
 
 /* go - the headers are out: the role chunk, then the first token (or the

@@ -72,7 +72,7 @@ item(const char *s, size_t n, struct chat_opts *o, char *err, size_t errlen)
 	if ((f = field_find(s, klen)) == NULL) {
 		snprintf(err, errlen,
 		    "unknown option '%.*s' (tokens, token_ms, first_ms, "
-		    "role_chunk, tool_text)",
+		    "role_chunk, tool_text, end_ms)",
 		    (int)klen, s);
 		return -1;
 	}

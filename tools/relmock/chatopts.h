@@ -26,7 +26,8 @@
 	X(token_ms, CHATOPT_MAX_MS, "ms between two tokens")                  \
 	X(first_ms, CHATOPT_MAX_MS, "ms from the headers to the first token") \
 	X(role_chunk, 1u, "1: a role-only chunk before the first token")     \
-	X(tool_text, 1u, "1: the text \"Let me look. \" before tool calls")
+	X(tool_text, 1u, "1: the text \"Let me look. \" before tool calls") \
+	X(end_ms, CHATOPT_MAX_MS, "ms the body stays open after [DONE]")
 
 struct chat_opts {
 #define CHATOPT_FIELD(name, max, doc) unsigned name;
