@@ -27,14 +27,16 @@
 #             whose model calls search_web while the tool's upstream (a
 #             relmock of its own) answers only at the tool's timeout
 #             (SPIKE_TIMEOUT_MS, every call a timeout; its circuit kept
-#             closed): the p50/p99 of both runs and their ratio
+#             closed): SPIKE_PAIRS pairs of runs (alone, beside), each
+#             pair's p99s, and the medians and the median of the ratios
 #
 # Settings from the environment (defaults): STREAMS (20000), DURATION
 # (60), TTFT_LEVELS ("100 1000"), TTFT_SECONDS (10), INGRESS (4) and
 # PROVIDERS (3) for the hold, TTFT_INGRESS (2) and TTFT_PROVIDERS (2)
 # for ttft and pressure, MOCK_WORKERS (4), USERS (40), REJECT_SECONDS (10),
 # REJECT_CONNS (64), PRESSURE_CONNS (1000), PRESSURE_USERS (40),
-# PRESSURE_SECONDS (10), PRESSURE_BULKHEAD (256), RAMP_MS (the hold's
+# PRESSURE_SECONDS (10), PRESSURE_BULKHEAD (256), SPIKE_PLAIN (100),
+# SPIKE_TOOLS (200), SPIKE_TIMEOUT_MS (2000), SPIKE_PAIRS (5), RAMP_MS (the hold's
 # ramp: 2 ms a stream, at most 40 s), PORTKEY (1; 0 skips
 # Portkey), BUILD (build/).
 #
@@ -77,6 +79,7 @@ PORTKEY=${PORTKEY:-1}
 SPIKE_PLAIN=${SPIKE_PLAIN:-100}
 SPIKE_TOOLS=${SPIKE_TOOLS:-200}
 SPIKE_TIMEOUT_MS=${SPIKE_TIMEOUT_MS:-2000}
+SPIKE_PAIRS=${SPIKE_PAIRS:-5}
 case $what in
 ttft | hold | reject | pressure | toolspike | all) ;;
 *) echo "usage: bench/chat.sh [ttft|hold|reject|pressure|toolspike|all]"; exit 2 ;;
@@ -117,6 +120,18 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 # forget PID - a process that has ended is no longer ours to stop
+# cpu_ticks FILE - CPU time (user + system, in clock ticks) of relgated and
+# its processes, summed by process name ("provider 1234" lines), into FILE
+cpu_ticks() {
+	local p
+	for p in $RG_PID $(pgrep -P "$RG_PID"); do
+		cat "/proc/$p/stat" 2>/dev/null
+	done | sed 's/^[0-9]* (\([^)]*\)) /\1 /' | awk '{ t[$1] += $13 + $14 } END { for (k in t) print k, t[k] }' | sort >"$1"
+}
+# cpu_spent BEFORE AFTER - "name ms" of each process name between the two
+cpu_spent() {
+	join "$1" "$2" | awk -v hz="$(getconf CLK_TCK)" '{ printf "%s%s %d ms", sep, $1, ($3 - $2) * 1000 / hz; sep = ", " } END { print "" }'
+}
 forget() { PIDS=$(tr ' ' '\n' <<<"$PIDS" | grep -vx "$1" | tr '\n' ' '); }
 
 # stop PID - SIGTERM, wait at most 15 s, then SIGKILL
@@ -597,25 +612,42 @@ part_toolspike() {
 	smoke relgate
 	sse relgate warm-spike -c 50 -n 1000 -d 10 -t 10 -b "$(body relgate "tokens=2")"
 	: >"$T/toolspike.sum"
-	ttft_run relgate "$SPIKE_PLAIN" | jq -c '. + {part: "toolspike", run: "alone"}' >>"$T/toolspike.sum"
-	# the spike: tool chats for the whole measurement and a little more
-	"$SSELOAD" --json --header-file "$T/tokens" -c "$SPIKE_TOOLS" -d $((TTFT_SECONDS + 6)) -t 60 \
-		-b "$(printf '{"threadId":"spike","messages":[{"role":"user","content":"relmock-tool: search_web {\\"query\\":\\"spike\\"}"}]}')" \
-		"$(url relgate)" >"$T/spike-tools.out" 2>&1 &
-	spike_pid=$!
-	PIDS="$PIDS $spike_pid"
-	sleep 3 # the tool chats are in their wait
-	ttft_run relgate "$SPIKE_PLAIN" | jq -c '. + {part: "toolspike", run: "beside the spike"}' >>"$T/toolspike.sum"
-	wait "$spike_pid" || true
-	forget "$spike_pid"
-	echo "  tool chats: $(grep '^{' "$T/spike-tools.out" | jq -c '{requests, completed, status, timeouts}' 2>/dev/null)"
+	: >"$T/spike-tools.all"
+	# pairs, alone then beside a spike: on a shared machine one pair's p99
+	# moves with the neighbours, the median of the pairs' ratios less so
+	for pair in $(seq "$SPIKE_PAIRS"); do
+		cpu_ticks "$T/cpu0"
+		ttft_run relgate "$SPIKE_PLAIN" | jq -c --argjson pair "$pair" '. + {part: "toolspike", pair: $pair, run: "alone"}' >>"$T/toolspike.sum"
+		cpu_ticks "$T/cpu1"
+		# the spike: tool chats for the whole measurement and a little more
+		"$SSELOAD" --json --header-file "$T/tokens" -c "$SPIKE_TOOLS" -d $((TTFT_SECONDS + 6)) -t 60 \
+			-b "$(printf '{"threadId":"spike","messages":[{"role":"user","content":"relmock-tool: search_web {\\"query\\":\\"spike\\"}"}]}')" \
+			"$(url relgate)" >"$T/spike-tools.out" 2>&1 &
+		spike_pid=$!
+		PIDS="$PIDS $spike_pid"
+		sleep 3 # the tool chats are in their wait
+		cpu_ticks "$T/cpu2"
+		ttft_run relgate "$SPIKE_PLAIN" | jq -c --argjson pair "$pair" '. + {part: "toolspike", pair: $pair, run: "beside the spike"}' >>"$T/toolspike.sum"
+		cpu_ticks "$T/cpu3"
+		echo "  pair $pair: relgate's CPU alone: $(cpu_spent "$T/cpu0" "$T/cpu1")"
+		echo "  pair $pair: relgate's CPU beside: $(cpu_spent "$T/cpu2" "$T/cpu3")"
+		wait "$spike_pid" || true
+		forget "$spike_pid"
+		grep '^{' "$T/spike-tools.out" >>"$T/spike-tools.all" || true
+		jq -sc --argjson pair "$pair" '[.[] | select(.pair == $pair)] | {pair: $pair, aloneP99: .[0].firstEventMs.p99, besideP99: .[1].firstEventMs.p99}' "$T/toolspike.sum"
+	done
+	echo "  tool chats: $(jq -sc '{requests: (map(.requests) | add), completed: (map(.completed) | add), status200: (map(.status["200"] // 0) | add), timeouts: (map(.timeouts) | add)}' "$T/spike-tools.all" 2>/dev/null)"
 	echo "  relgate: $("$RELSTAT" -n "$SHM" -j | jq -c '.totals | {toolCalls: .["provider.toolCalls"], toolJobsQueued: .["provider.toolJobsQueued"], toolWaitTimeouts: .["provider.toolWaitTimeouts"], toolResults: .["provider.toolResults"], jobsRetried: .["toolWorker.jobsRetried"], jobsDead: .["toolWorker.jobsDead"], jobsPostponed: .["toolWorker.jobsPostponed"]}' 2>/dev/null)"
 	stop_relgated
 	stop "$TM_PID"
-	jq -sc '(.[0].firstEventMs) as $a | (.[1].firstEventMs) as $b |
-		{part: "toolspike", streams: .[0].streams, aloneMs: {p50: $a.p50, p99: $a.p99},
-		 besideSpikeMs: {p50: $b.p50, p99: $b.p99},
-		 p99Ratio: (if ($a.p99 // 0) > 0 then ($b.p99 / $a.p99 * 1000 | round / 1000) else null end)}' \
+	jq -sc 'def med: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
+		def r3: . * 1000 | round / 1000;
+		[group_by(.pair)[] | {alone: .[0].firstEventMs, beside: .[1].firstEventMs}] as $p |
+		{part: "toolspike", streams: .[0].streams, pairs: ($p | length),
+		 aloneMs: {p50: ($p | map(.alone.p50) | med), p99: ($p | map(.alone.p99) | med)},
+		 besideSpikeMs: {p50: ($p | map(.beside.p50) | med), p99: ($p | map(.beside.p99) | med)},
+		 p99Ratios: [$p[] | if (.alone.p99 // 0) > 0 then (.beside.p99 / .alone.p99 | r3) else null end],
+		 p99Ratio: ([$p[] | select((.alone.p99 // 0) > 0) | .beside.p99 / .alone.p99] | med | if . == null then null else r3 end)}' \
 		"$T/toolspike.sum" | tee "$T/toolspike.result"
 }
 
