@@ -966,6 +966,11 @@ struct ages_scan {
 	size_t rows, max_rows;
 	int cut;
 	json_t *by_tool, *by_qos;
+	/* the queued scan of one class: the tools with queued jobs (from
+	 * the counts row), and those seen in this class so far */
+	const json_t *queued_tools;
+	size_t nqueued_tools;
+	json_t *seen;
 };
 
 /* older - obj[name].key = max(it, age) */
@@ -999,7 +1004,8 @@ ages_row(void *arg, const void *key, size_t klen, const void *val,
 	if (!queued && !(klen == JOBQ_RKEY_LEN && k[0] == 'R'))
 		return 0;
 	if (queued && get_be64(k + 2) > a->now)
-		return 0; /* not due yet: not waiting */
+		return 1; /* in due order: the rest of the class waits for
+			   * its time, not for a worker */
 	if (a->max_rows > 0 && a->rows++ >= a->max_rows) {
 		a->cut = 1;
 		return 1;
@@ -1015,6 +1021,16 @@ ages_row(void *arg, const void *key, size_t klen, const void *val,
 		older(a->by_tool, row_str(row, "tool"), f, a->now - at);
 		older(a->by_qos, row_str(row, "qos"), f, a->now - at);
 	}
+	if (queued) {
+		/* in due order: a tool's first row in the class is its
+		 * oldest there; the class is done once every tool with
+		 * queued jobs has been seen */
+		json_object_set_new(a->seen, row_str(row, "tool"), json_true());
+		if (json_object_size(a->seen) >= a->nqueued_tools) {
+			json_decref(row);
+			return 1;
+		}
+	}
 	json_decref(row);
 	return 0;
 }
@@ -1023,11 +1039,31 @@ int
 jobq_ages(struct store *st, uint64_t now, size_t max_rows, json_t *by_tool,
     json_t *by_qos, int *cut)
 {
-	struct ages_scan a = { st, now, 0, max_rows, 0, by_tool, by_qos };
+	struct ages_scan a = { st, now, 0, max_rows, 0, by_tool, by_qos, NULL,
+		0, NULL };
+	json_t *counts = NULL, *t;
+	const char *name;
 	int rc = store_scan(st, STORE_JOBS_READY, "R", 1, now, ages_row, &a);
 
-	if (rc == STORE_OK && !a.cut)
-		rc = store_scan(st, STORE_JOBS_READY, "Q", 1, now, ages_row, &a);
+	if (rc == STORE_OK &&
+	    (rc = json_get(st, COUNTS_KEY, strlen(COUNTS_KEY), &counts)) ==
+		STORE_NOTFOUND)
+		rc = STORE_OK; /* no counts: no tool known to have jobs */
+	json_object_foreach(json_object_get(counts, "tools"), name, t)
+		if (json_integer_value(json_object_get(t, "queued")) > 0)
+			a.nqueued_tools++;
+	if (a.nqueued_tools == 0)
+		a.nqueued_tools = SIZE_MAX; /* not known: every due row */
+	/* class by class, each scan stopping early when it can */
+	for (int q = 0; rc == STORE_OK && !a.cut && q < JOBQ_NQOS; q++) {
+		char prefix[2] = { 'Q', (char)('0' + q) };
+
+		a.seen = json_object();
+		rc = store_scan(st, STORE_JOBS_READY, prefix, 2, now, ages_row,
+		    &a);
+		json_decref(a.seen);
+	}
+	json_decref(counts);
 	*cut = a.cut;
 	return rc;
 }

@@ -730,6 +730,39 @@ START_TEST(ages_per_tool_and_class)
 }
 END_TEST
 
+/* the queued ages of a class: read in due order up to the first row of
+ * every tool with queued jobs, not through the whole class */
+START_TEST(ages_stop_once_every_tool_is_seen)
+{
+	json_t *bt = json_object(), *bq = json_object();
+	int cut = 1;
+
+	for (int i = 0; i < 40; i++)
+		ck_assert_int_eq(enqueue("search_products", JOBQ_BATCH, i,
+				     100 + (uint64_t)i), STORE_OK);
+	/* 40 rows in the class, a bound of 3: one read is enough */
+	ck_assert_int_eq(jobq_ages(st, 1000, 3, bt, bq, &cut), STORE_OK);
+	ck_assert_int_eq(cut, 0);
+	ck_assert_int_eq(stat_at(bt, "search_products", "oldestQueuedAgeMs",
+			     NULL), 900);
+	ck_assert_int_eq(stat_at(bq, "batch", "oldestQueuedAgeMs", NULL), 900);
+	json_decref(bt);
+	json_decref(bq);
+	/* another tool behind them in due order: still found */
+	ck_assert_int_eq(enqueue("search_web", JOBQ_BATCH, 40, 500), STORE_OK);
+	bt = json_object();
+	bq = json_object();
+	ck_assert_int_eq(jobq_ages(st, 1000, 100, bt, bq, &cut), STORE_OK);
+	ck_assert_int_eq(cut, 0);
+	ck_assert_int_eq(stat_at(bt, "search_web", "oldestQueuedAgeMs", NULL),
+	    500);
+	ck_assert_int_eq(stat_at(bt, "search_products", "oldestQueuedAgeMs",
+			     NULL), 900);
+	json_decref(bt);
+	json_decref(bq);
+}
+END_TEST
+
 /* a job put back before it reached the upstream keeps its attempts */
 START_TEST(postpone_keeps_the_attempt)
 {
@@ -833,5 +866,6 @@ main(void)
 	tcase_add_test(tc, postpone_keeps_the_attempt);
 	tcase_add_test(tc, ages_per_tool_and_class);
 	tcase_add_test(tc, owned_limits_outlive_their_source);
+	tcase_add_test(tc, ages_stop_once_every_tool_is_seen);
 	return tl_run(s);
 }
