@@ -28,7 +28,9 @@
 #             relmock of its own) answers only at the tool's timeout
 #             (SPIKE_TIMEOUT_MS, every call a timeout; its circuit kept
 #             closed): SPIKE_PAIRS pairs of runs (alone, beside), each
-#             pair's p99s, and the medians and the median of the ratios
+#             pair's p99s and the host's steal time during each, the
+#             medians and the median of the ratios, of all pairs and of
+#             the quiet ones (steal at most SPIKE_QUIET_STEAL_MS in both)
 #
 # Settings from the environment (defaults): STREAMS (20000), DURATION
 # (60), TTFT_LEVELS ("100 1000"), TTFT_SECONDS (10), INGRESS (4) and
@@ -36,7 +38,8 @@
 # for ttft and pressure, MOCK_WORKERS (4), USERS (40), REJECT_SECONDS (10),
 # REJECT_CONNS (64), PRESSURE_CONNS (1000), PRESSURE_USERS (40),
 # PRESSURE_SECONDS (10), PRESSURE_BULKHEAD (256), SPIKE_PLAIN (100),
-# SPIKE_TOOLS (200), SPIKE_TIMEOUT_MS (2000), SPIKE_PAIRS (5), RAMP_MS (the hold's
+# SPIKE_TOOLS (200), SPIKE_TIMEOUT_MS (2000), SPIKE_PAIRS (5),
+# SPIKE_QUIET_STEAL_MS (200), RAMP_MS (the hold's
 # ramp: 2 ms a stream, at most 40 s), PORTKEY (1; 0 skips
 # Portkey), BUILD (build/).
 #
@@ -80,6 +83,7 @@ SPIKE_PLAIN=${SPIKE_PLAIN:-100}
 SPIKE_TOOLS=${SPIKE_TOOLS:-200}
 SPIKE_TIMEOUT_MS=${SPIKE_TIMEOUT_MS:-2000}
 SPIKE_PAIRS=${SPIKE_PAIRS:-5}
+SPIKE_QUIET_STEAL_MS=${SPIKE_QUIET_STEAL_MS:-200}
 case $what in
 ttft | hold | reject | pressure | toolspike | all) ;;
 *) echo "usage: bench/chat.sh [ttft|hold|reject|pressure|toolspike|all]"; exit 2 ;;
@@ -121,16 +125,25 @@ trap 'exit 1' INT TERM
 
 # forget PID - a process that has ended is no longer ours to stop
 # cpu_ticks FILE - CPU time (user + system, in clock ticks) of relgated and
-# its processes, summed by process name ("provider 1234" lines), into FILE
+# its processes, summed by process name ("provider 1234" lines), and the
+# machine's steal time (CPU time its host gave to others), into FILE
 cpu_ticks() {
 	local p
 	for p in $RG_PID $(pgrep -P "$RG_PID"); do
 		cat "/proc/$p/stat" 2>/dev/null
-	done | sed 's/^[0-9]* (\([^)]*\)) /\1 /' | awk '{ t[$1] += $13 + $14 } END { for (k in t) print k, t[k] }' | sort >"$1"
+	done | sed 's/^[0-9]* (\([^)]*\)) /\1 /' | awk '{ t[$1] += $13 + $14 } END { for (k in t) print k, t[k] }' >"$1.tmp"
+	# and the time the host took from this machine's CPUs
+	awk '$1 == "cpu" { print "steal(host)", $9 }' /proc/stat >>"$1.tmp"
+	sort "$1.tmp" >"$1"
+	rm -f "$1.tmp"
 }
 # cpu_spent BEFORE AFTER - "name ms" of each process name between the two
 cpu_spent() {
 	join "$1" "$2" | awk -v hz="$(getconf CLK_TCK)" '{ printf "%s%s %d ms", sep, $1, ($3 - $2) * 1000 / hz; sep = ", " } END { print "" }'
+}
+# steal_ms BEFORE AFTER - the host's steal time between the two, in ms
+steal_ms() {
+	join "$1" "$2" | awk -v hz="$(getconf CLK_TCK)" '$1 == "steal(host)" { printf "%d\n", ($3 - $2) * 1000 / hz }'
 }
 forget() { PIDS=$(tr ' ' '\n' <<<"$PIDS" | grep -vx "$1" | tr '\n' ' '); }
 
@@ -617,8 +630,10 @@ part_toolspike() {
 	# moves with the neighbours, the median of the pairs' ratios less so
 	for pair in $(seq "$SPIKE_PAIRS"); do
 		cpu_ticks "$T/cpu0"
-		ttft_run relgate "$SPIKE_PLAIN" | jq -c --argjson pair "$pair" '. + {part: "toolspike", pair: $pair, run: "alone"}' >>"$T/toolspike.sum"
+		ttft_run relgate "$SPIKE_PLAIN" >"$T/run.json"
 		cpu_ticks "$T/cpu1"
+		jq -c --argjson pair "$pair" --argjson steal "$(steal_ms "$T/cpu0" "$T/cpu1")" \
+			'. + {part: "toolspike", pair: $pair, run: "alone", stealMs: $steal}' "$T/run.json" >>"$T/toolspike.sum"
 		# the spike: tool chats for the whole measurement and a little more
 		"$SSELOAD" --json --header-file "$T/tokens" -c "$SPIKE_TOOLS" -d $((TTFT_SECONDS + 6)) -t 60 \
 			-b "$(printf '{"threadId":"spike","messages":[{"role":"user","content":"relmock-tool: search_web {\\"query\\":\\"spike\\"}"}]}')" \
@@ -627,27 +642,33 @@ part_toolspike() {
 		PIDS="$PIDS $spike_pid"
 		sleep 3 # the tool chats are in their wait
 		cpu_ticks "$T/cpu2"
-		ttft_run relgate "$SPIKE_PLAIN" | jq -c --argjson pair "$pair" '. + {part: "toolspike", pair: $pair, run: "beside the spike"}' >>"$T/toolspike.sum"
+		ttft_run relgate "$SPIKE_PLAIN" >"$T/run.json"
 		cpu_ticks "$T/cpu3"
+		jq -c --argjson pair "$pair" --argjson steal "$(steal_ms "$T/cpu2" "$T/cpu3")" \
+			'. + {part: "toolspike", pair: $pair, run: "beside the spike", stealMs: $steal}' "$T/run.json" >>"$T/toolspike.sum"
 		echo "  pair $pair: relgate's CPU alone: $(cpu_spent "$T/cpu0" "$T/cpu1")"
 		echo "  pair $pair: relgate's CPU beside: $(cpu_spent "$T/cpu2" "$T/cpu3")"
 		wait "$spike_pid" || true
 		forget "$spike_pid"
 		grep '^{' "$T/spike-tools.out" >>"$T/spike-tools.all" || true
-		jq -sc --argjson pair "$pair" '[.[] | select(.pair == $pair)] | {pair: $pair, aloneP99: .[0].firstEventMs.p99, besideP99: .[1].firstEventMs.p99}' "$T/toolspike.sum"
+		jq -sc --argjson pair "$pair" '[.[] | select(.pair == $pair)] | {pair: $pair, aloneP99: .[0].firstEventMs.p99, besideP99: .[1].firstEventMs.p99, stealMs: [.[0].stealMs, .[1].stealMs]}' "$T/toolspike.sum"
 	done
 	echo "  tool chats: $(jq -sc '{requests: (map(.requests) | add), completed: (map(.completed) | add), status200: (map(.status["200"] // 0) | add), timeouts: (map(.timeouts) | add)}' "$T/spike-tools.all" 2>/dev/null)"
 	echo "  relgate: $("$RELSTAT" -n "$SHM" -j | jq -c '.totals | {toolCalls: .["provider.toolCalls"], toolJobsQueued: .["provider.toolJobsQueued"], toolWaitTimeouts: .["provider.toolWaitTimeouts"], toolResults: .["provider.toolResults"], jobsRetried: .["toolWorker.jobsRetried"], jobsDead: .["toolWorker.jobsDead"], jobsPostponed: .["toolWorker.jobsPostponed"]}' 2>/dev/null)"
 	stop_relgated
 	stop "$TM_PID"
-	jq -sc 'def med: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
+	jq -sc --argjson quiet "$SPIKE_QUIET_STEAL_MS" 'def med: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
 		def r3: . * 1000 | round / 1000;
-		[group_by(.pair)[] | {alone: .[0].firstEventMs, beside: .[1].firstEventMs}] as $p |
+		def ratio: [.[] | select((.alone.p99 // 0) > 0) | .beside.p99 / .alone.p99] | med | if . == null then null else r3 end;
+		[group_by(.pair)[] | {alone: .[0].firstEventMs, beside: .[1].firstEventMs,
+		  steal: ([.[0].stealMs, .[1].stealMs] | max)}] as $p |
 		{part: "toolspike", streams: .[0].streams, pairs: ($p | length),
 		 aloneMs: {p50: ($p | map(.alone.p50) | med), p99: ($p | map(.alone.p99) | med)},
 		 besideSpikeMs: {p50: ($p | map(.beside.p50) | med), p99: ($p | map(.beside.p99) | med)},
 		 p99Ratios: [$p[] | if (.alone.p99 // 0) > 0 then (.beside.p99 / .alone.p99 | r3) else null end],
-		 p99Ratio: ([$p[] | select((.alone.p99 // 0) > 0) | .beside.p99 / .alone.p99] | med | if . == null then null else r3 end)}' \
+		 p99Ratio: ($p | ratio),
+		 quietPairs: ([$p[] | select(.steal <= $quiet)] | length),
+		 quietP99Ratio: ([$p[] | select(.steal <= $quiet)] | ratio)}' \
 		"$T/toolspike.sum" | tee "$T/toolspike.result"
 }
 
