@@ -186,6 +186,7 @@ test)
 	san=$top/build-san/sanitizer-reports
 	rm -rf "$san"; mkdir -p "$san"
 	ASAN_OPTIONS="log_path=$san/asan:detect_leaks=1" \
+	LSAN_OPTIONS="suppressions=$top/tests/lsan.supp:print_suppressions=0" \
 	UBSAN_OPTIONS="log_path=$san/ubsan:print_stacktrace=1" \
 		make -C build-san check-e2e -j1 >build-san/check-e2e.out 2>&1 || rc=$?
 	grep -E '^(PASS|FAIL|ERROR):' build-san/check-e2e.out || true
