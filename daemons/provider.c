@@ -118,16 +118,15 @@ struct pstream {
 	unsigned round;   /* model calls made before the current one */
 	int step_open, text_open;
 	char text_id[16];
-	/* the tools offered and the rounds allowed, as at the start: a
-	 * reload does not change a running chat */
-	int tools;
-	json_t *offered;  /* the OpenAI "tools" (a reference) */
+	/* the tools offered (the OpenAI "tools", a reference; NULL: none)
+	 * and the rounds allowed, as at the start: a reload does not change
+	 * a running chat */
+	json_t *offered;
 	unsigned max_rounds;
 	int call_over;    /* the current call's [DONE] came with tool calls */
 	struct event *grace; /* ...and its body has CALL_GRACE_MS to end */
-	char *said;       /* the current call's text, fed back with its
-			   * tool calls (at most SAID_MAX bytes) */
-	size_t said_len, said_cap;
+	struct ui_buf said; /* the current call's text, fed back with its
+			     * tool calls (at most SAID_MAX bytes) */
 	int said_full;    /* cut at SAID_MAX: nothing more is kept */
 	struct oai_calls calls;  /* being assembled */
 	struct tcall *tc; /* the calls of this round */
@@ -230,29 +229,17 @@ said_add(struct pstream *s, const char *p, size_t len)
 {
 	if (s->said_full)
 		return;
-	if (len > SAID_MAX - s->said_len) {
-		len = utf8_cut(p, SAID_MAX - s->said_len);
+	if (len > SAID_MAX - s->said.len) {
+		len = utf8_cut(p, SAID_MAX - s->said.len);
 		s->said_full = 1; /* a prefix of what was said, no gap */
 	}
-	if (s->said_len + len + 1 > s->said_cap) {
-		size_t cap = s->said_cap > 0 ? s->said_cap : 256;
-
-		while (cap < s->said_len + len + 1)
-			cap *= 2;
-		s->said = xrealloc(s->said, cap);
-		s->said_cap = cap;
-	}
-	memcpy(s->said + s->said_len, p, len);
-	s->said_len += len;
-	s->said[s->said_len] = '\0';
+	ui_buf_add(&s->said, p, len);
 }
 
 static void
 said_clear(struct pstream *s)
 {
-	free(s->said);
-	s->said = NULL;
-	s->said_len = s->said_cap = 0;
+	ui_buf_free(&s->said);
 	s->said_full = 0;
 }
 
@@ -355,7 +342,7 @@ start(struct pstream *s)
 	ui_route(&s->out, route_name(s->route),
 	    cb_provider_name(route_provider(s->route)), s->route_model,
 	    n > 0 ? n : 1);
-	if (!s->tools) {
+	if (s->offered == NULL) {
 		/* no retry after this, and no later round */
 		json_decref(s->messages);
 		s->messages = NULL;
@@ -485,13 +472,13 @@ on_event(void *arg, const char *data, size_t len)
 			text_begin(s);
 			ui_text_delta(&s->out, s->text_id, c.content,
 			    c.content_len);
-			if (s->tools)
+			if (s->offered != NULL)
 				said_add(s, c.content, c.content_len);
 			if (first)
 				COUNT(s->pv, prov_streams_started);
 			mark_dirty(s);
 		}
-		if (s->tools &&
+		if (s->offered != NULL &&
 		    oai_calls_add(&s->calls, &c, TOOL_ARGS_MAX) != 0) {
 			COUNT(s->pv, prov_bad_chunks);
 			oai_chunk_free(&c);
@@ -531,6 +518,17 @@ up_head(void *arg, const struct httpc_resp *resp)
 
 static void route_failed(struct pstream *s, const struct outcall_result *res);
 
+/* call_drop - the running call stops here, its attempts counted */
+static void
+call_drop(struct pstream *s)
+{
+	struct outcall *oc = s->oc;
+
+	s->oc = NULL;
+	s->attempts += outcall_attempts(oc);
+	outcall_cancel(oc);
+}
+
 /* call_grace - [DONE] came with tool calls, and the body did not end
  * within CALL_GRACE_MS: the call is over (the circuit hears nothing of
  * it), the tools run */
@@ -538,15 +536,12 @@ static void
 call_grace(evutil_socket_t fd, short what, void *arg)
 {
 	struct pstream *s = arg;
-	struct outcall *oc = s->oc;
 
 	(void)fd;
 	(void)what;
-	if (!s->call_over || s->done || oc == NULL)
+	if (!s->call_over || s->done || s->oc == NULL)
 		return;
-	s->oc = NULL;
-	s->attempts += outcall_attempts(oc);
-	outcall_cancel(oc);
+	call_drop(s);
 	s->call_over = 0;
 	tool_round(s);
 }
@@ -555,7 +550,6 @@ static void
 up_data(void *arg, const void *data, size_t len)
 {
 	struct pstream *s = arg;
-	struct outcall *oc;
 
 	if (s->done || s->errored || s->call_over)
 		return; /* after [DONE]: nothing matters */
@@ -581,10 +575,7 @@ up_data(void *arg, const void *data, size_t len)
 			 * goes back to the pool (stream_free cancels a call
 			 * still running when the end is sent) */
 	/* an error: stop reading, from here */
-	oc = s->oc;
-	s->oc = NULL;
-	s->attempts += outcall_attempts(oc);
-	outcall_cancel(oc);
+	call_drop(s);
 	if (s->done)
 		return;
 	if (s->started) {
@@ -805,7 +796,7 @@ route_start(struct pstream *s, enum route r)
 	said_clear(s);
 	body = json_pack("{s:O,s:b}", "messages", s->messages, "stream", 1);
 	route_model(s, r, body);
-	if (s->tools && s->round < s->max_rounds)
+	if (s->offered != NULL && s->round < s->max_rounds)
 		json_object_set(body, "tools", s->offered);
 	text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
@@ -1324,7 +1315,7 @@ next_round(struct pstream *s)
 		json_array_append_new(calls, json_pack("{s:s,s:s,s:{s:s,s:s}}",
 		    "id", s->tc[i].id, "type", "function", "function", "name",
 		    s->tc[i].name, "arguments", s->tc[i].args));
-	said = s->said_len > 0 ? json_stringn(s->said, s->said_len) : NULL;
+	said = s->said.len > 0 ? json_stringn(s->said.p, s->said.len) : NULL;
 	json_array_append_new(s->messages, json_pack("{s:s,s:o,s:o}", "role",
 	    "assistant", "content", said != NULL ? said : json_null(),
 	    "tool_calls", calls));
@@ -1612,8 +1603,7 @@ chat_start(struct pv *pv, const struct proto_chat_start *m)
 	snprintf(s->message_id, sizeof(s->message_id), "%.*s",
 	    (int)m->message_id.len, m->message_id.p);
 	s->messages = msgs;
-	s->tools = tools_on(pv);
-	if (s->tools) {
+	if (tools_on(pv)) {
 		s->offered = json_incref(pv->openai_tools);
 		s->max_rounds = (unsigned)CFG(pv)->chat_max_tool_rounds;
 	}

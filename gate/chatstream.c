@@ -179,15 +179,19 @@ need(struct ui_buf *b, size_t more)
 	b->p = xrealloc(b->p, b->cap);
 }
 
+void
+ui_buf_add(struct ui_buf *b, const char *p, size_t n)
+{
+	need(b, n);
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
 static void
 lit(struct ui_buf *b, const char *s)
 {
-	size_t n = strlen(s);
-
-	need(b, n);
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
+	ui_buf_add(b, s, strlen(s));
 }
 
 /* str - a JSON string: quotes and escapes (at most 6 bytes a byte). */

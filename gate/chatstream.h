@@ -83,6 +83,8 @@ struct ui_buf {
 
 void ui_buf_free(struct ui_buf *b);
 void ui_buf_reset(struct ui_buf *b);
+/* ui_buf_add - p[0..n) appended as it is (NUL-ended after it) */
+void ui_buf_add(struct ui_buf *b, const char *p, size_t n);
 
 /* {"type":"start","messageId":id} (id NULL or "": none) */
 void ui_start(struct ui_buf *b, const char *message_id);
