@@ -31,6 +31,7 @@
 
 #include "conf/config.h"
 #include "daemons/skeleton.h"
+#include "gate/alerts.h"
 #include "gate/jwt.h"
 #include "gate/routes.h"
 #include "gate/tools.h"
@@ -150,12 +151,44 @@ find_libexec(void)
 }
 
 /*
+ * check_dsns - every Sentry DSN set parses as one (a URL alone is not
+ * enough: the key and the project are in it); 0, else -1 + one line
+ * naming the knob, never its value
+ */
+static int
+check_dsns(const struct config *cfg, char *err, size_t errlen)
+{
+	const struct {
+		const char *name, *value;
+	} dsns[] = {
+		{ "SENTRY_DSN", cfg->sentry_dsn },
+		{ "TOOL_QUEUE_SENTRY_DSN", cfg->tool_queue_sentry_dsn },
+		{ "RATE_LIMIT_SENTRY_DSN", cfg->rate_limit_sentry_dsn },
+	};
+	struct alert_dsn d;
+	char why[120];
+	size_t i;
+
+	for (i = 0; i < sizeof(dsns) / sizeof(dsns[0]); i++) {
+		if (dsns[i].value == NULL || dsns[i].value[0] == '\0')
+			continue;
+		if (alert_dsn_parse(dsns[i].value, &d, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "config: %s: value *** is not a "
+			    "Sentry DSN (expected scheme://KEY@HOST[:PORT]/"
+			    "PROJECT): %s", dsns[i].name, why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
  * load_config - config_load plus the checks that need more than one knob
- * (the proxied routes, the tools, the JWT settings), with the values relgated runs
- * with filled in, so that children, relstat and relctl all see them:
- * relative paths taken from the directory relgated started in,
- * ingress.count 0 as the number of processes, an empty libexec_dir as the
- * directory found.  NULL + one line in err.
+ * (the proxied routes, the tools, the JWT settings, the Sentry DSNs),
+ * with the values relgated runs with filled in, so that children, relstat
+ * and relctl all see them: relative paths taken from the directory
+ * relgated started in, ingress.count 0 as the number of processes, an
+ * empty libexec_dir as the directory found.  NULL + one line in err.
  */
 static struct config *
 load_config(char *err, size_t errlen)
@@ -200,6 +233,10 @@ load_config(char *err, size_t errlen)
 			return NULL;
 		}
 		jwt_verifier_free(v);
+	}
+	if (check_dsns(cfg, err, errlen) != 0) {
+		config_free(cfg);
+		return NULL;
 	}
 	return cfg;
 }

@@ -1,9 +1,9 @@
 #!/bin/bash
 # config.sh - configuration contracts: relgated -t names the broken key in
-# one line (a bulkhead cap above the lease slots of a bulkhead too),
-# environment names of SPEC section 2 override the file, secrets never
-# leave redacted, SIGHUP applies a good file and keeps the running config
-# when the new file is broken.
+# one line (a bulkhead cap above the lease slots of a bulkhead, a Sentry
+# DSN without its key or project too), environment names of SPEC section 2
+# override the file, secrets never leave redacted, SIGHUP applies a good
+# file and keeps the running config when the new file is broken.
 . "$(dirname "$0")/lib.sh"
 
 # --- relgated -t ---------------------------------------------------------
@@ -29,6 +29,9 @@ bad "wrong type" '"RATE_LIMIT_CHAT_STREAM_MAX": "many"' RATE_LIMIT_CHAT_STREAM_M
 bad "unknown key" '"http2": {"listen": "x"}' http2
 bad "unknown nested key" '"auth": {"jwt": {"alg": "HS256", "algo": "x"}}' auth.jwt.algo
 bad "bad enum" '"auth": {"jwt": {"alg": "none"}}' auth.jwt.alg
+bad "Sentry DSN without a key" '"SENTRY_DSN": "https://sentry.example/42"' 'SENTRY_DSN: value \*\*\* is not a Sentry DSN'
+bad "queue Sentry DSN without a project" '"TOOL_QUEUE_SENTRY_DSN": "https://dsnkey7781@sentry.example"' 'TOOL_QUEUE_SENTRY_DSN: value \*\*\* is not a Sentry DSN'
+check "-t bad Sentry DSN: its key is not printed" '! grep -q dsnkey7781 "$T/t.err"'
 sed "s/127.0.0.1:$ADMIN/127.0.0.1/" "$T/good.json" >"$T/bad.json"
 t_line "$T/bad.json"
 check "-t bad listen address: one line naming admin.listen" '[ "$TRC" -ne 0 ] && [ "$(wc -l <"$T/t.err")" -eq 1 ] && grep -q admin.listen "$T/t.err"'
