@@ -466,11 +466,38 @@ ingress_message(struct role_ctx *ctx, const struct proto_msg *m)
 		chat_message(ctx->priv, m);
 }
 
+/*
+ * jwt_reload - the token settings of the new config (a rotated secret or
+ * key file, a new issuer): a verifier that cannot be made keeps the one
+ * running, with one line in the log
+ */
+static void
+jwt_reload(struct ing *g)
+{
+	const struct config *c = CFG(g);
+	struct jwt_verifier *v = NULL;
+	char why[400];
+
+	if (c->auth_jwt_secret != NULL || c->auth_jwt_public_key_file != NULL) {
+		v = jwt_verifier_from_config(c, why, sizeof(why));
+		if (v == NULL) {
+			log_err("reload: auth.jwt: %s; the running token "
+				"settings are kept",
+			    why);
+			return;
+		}
+	}
+	jwt_verifier_free(g->jwt);
+	g->jwt = v;
+}
+
 static void
 ingress_reload(struct role_ctx *ctx, const struct config *old)
 {
-	if (ctx->priv != NULL)
-		(void)access_setup(ctx->priv, old);
+	if (ctx->priv == NULL)
+		return;
+	(void)access_setup(ctx->priv, old);
+	jwt_reload(ctx->priv);
 }
 
 static const struct role_ops ingress_ops = {

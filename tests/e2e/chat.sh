@@ -7,7 +7,8 @@
 # with Retry-After from the legacy limiter, 503 overloaded when the
 # bulkhead is full), every upstream_* code from relmock's faults before
 # the stream, and an error event after it; the stream's headers, CORS
-# and events; the RS256 and ES256 configurations.
+# and events; a reload that rotates the secret; the RS256 and ES256
+# configurations.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/chatlib.sh"
 
@@ -186,6 +187,21 @@ wait "$SLOW"
 check "the slow stream finished normally" '[ "$(status slow)" = 200 ] && [ "$(text_of slow)" = "$(want_text 3)" ]'
 snap >"$T/snap.json"
 check "relstat: the bulkhead is empty again" 'jq -e ".bulkheads.openrouter_chat_primary.inFlight == 0" "$T/snap.json"'
+
+# --- a reload rotates the HS256 secret -------------------------------------
+OLD_TOKEN=$(tok pia)
+gen=$(snap | jq '.header.configGeneration')
+OLD_SECRET=$SECRET
+SECRET=e2e-rotated-secret-of-at-least-32-bytes
+conf HS256
+kill -HUP "$SV_PID"
+check "reload with a new secret: every process runs generation $((gen + 1))" \
+	'wait_for 10 "[.processes[].configGen] | all(. == $((gen + 1)))"'
+post rotated_new "$(tok quinn)" -d "$BODY"
+check "after the reload a token of the new secret is served" '[ "$(status rotated_new)" = 200 ] && [ "$(text_of rotated_new)" = "$(want_text 5)" ]'
+post rotated_old "$OLD_TOKEN" -d "$BODY"
+expect_error rotated_old 401 unauthorized
+SECRET=$OLD_SECRET
 stop_relgated
 check "relgated stopped" '[ "$SV_RC" = 0 ]'
 
