@@ -3,8 +3,9 @@
 # alone (relmock, the baseline), the Portkey AI Gateway and nginx, in one
 # run, with one upstream (relmock on this machine, the role sent with the
 # first token) and one client (bench/sseload; wrk for the 429 path).
-# Prints figures, one JSON line per part and a table; asserts nothing
-# (a benchmark is not a test).
+# Prints figures, one JSON line per part and a table, each run with the
+# host's steal time during it (bench/host.sh); asserts nothing (a
+# benchmark is not a test).
 #
 #   bench/chat.sh [ttft|hold|reject|pressure|toolspike|all]  (default all)
 #
@@ -60,6 +61,7 @@ export EBAY_OAUTH_TOKEN=${EBAY_OAUTH_TOKEN:-Bearer bench-ebay-token}
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/tests/e2e/ports.sh" # ports_claim, ports_release, wait_listening
 . "$top/bench/nginx.sh"      # nginx_need, nginx_conf
+. "$top/bench/host.sh"       # steal_ticks, steal_ms_since
 B=${BUILD:-$top/build}
 what=${1:-all}
 STREAMS=${STREAMS:-20000}
@@ -365,7 +367,7 @@ portkey_pids() { echo "$PK_PID"; }
 # (ramped), memory of PIDFN's processes sampled; prints the figures and
 # appends a JSON line to $T/NAME.sum
 hold_run() {
-	local target=$1 name=$2 n=$3 pidfn=$4 ramp idle_pss idle_rss extra=()
+	local target=$1 name=$2 n=$3 pidfn=$4 ramp idle_pss idle_rss s0 extra=()
 	# 2 ms per stream, at most 40 s: with DURATION 60 every stream is
 	# still open when the last one starts
 	ramp=${RAMP_MS:-$((n < 500 ? 1000 : 2 * n))}
@@ -373,6 +375,7 @@ hold_run() {
 	[ "$target" != portkey ] || extra=("${PK_HDRS[@]}")
 	mem_each $($pidfn) >"$T/idle.mem"
 	read -r idle_pss idle_rss < <(awk '{ s += $2; r += $3 } END { print s + 0, r + 0 }' "$T/idle.mem")
+	s0=$(steal_ticks)
 	"$SSELOAD" --json --hold -c "$n" --ramp-ms "$ramp" -t $((DURATION + 30)) -p 4 \
 		--header-file "$T/tokens" "${extra[@]}" -b "$(body "$target" "tokens=$DURATION token_ms=1000")" \
 		"$(url "$target")" >"$T/$name.out" 2>&1 &
@@ -383,7 +386,8 @@ hold_run() {
 	forget "$LOAD_PID"
 	grep '^{' "$T/$name.out" >"$T/$name.json" || echo '{}' >"$T/$name.json"
 	jq -c --arg part hold --arg target "$target" --argjson n "$n" --argjson dur "$DURATION" \
-		--argjson ip "$idle_pss" --argjson ir "$idle_rss" --argjson pp "$PEAK_PSS" --argjson pr "$PEAK_RSS" '{
+		--argjson ip "$idle_pss" --argjson ir "$idle_rss" --argjson pp "$PEAK_PSS" --argjson pr "$PEAK_RSS" \
+		--argjson steal "$(steal_ms_since "$s0")" '{
 		part: $part, target: $target, streams: $n, seconds: $dur,
 		completed: (.completed // 0), completedPct: ((.completed // 0) * 100000 / $n | floor / 1000),
 		peakOpen: (.peakOpen // 0), status: (.status // {}), resets: (.resets // 0),
@@ -392,7 +396,8 @@ hold_run() {
 		pssKiB: {idle: $ip, peak: $pp}, rssKiB: {idle: $ir, peak: $pr},
 		pssPerStreamKiB: (($pp - $ip) * 10 / $n | floor / 10),
 		rssPerStreamKiB: (($pr - $ir) * 10 / $n | floor / 10),
-		pssPerOpenStreamKiB: (if (.peakOpen // 0) > 0 then ($pp - $ip) * 10 / .peakOpen | floor / 10 else null end)}' \
+		pssPerOpenStreamKiB: (if (.peakOpen // 0) > 0 then ($pp - $ip) * 10 / .peakOpen | floor / 10 else null end),
+		stealMs: $steal}' \
 		"$T/$name.json" | tee -a "$T/$name.sum"
 }
 
@@ -477,6 +482,8 @@ part_hold() {
 # run_wrk NAME URL - wrk with bench/chat_wrk.lua; its JSON line (from the
 # script's done()) in $T/NAME.json
 run_wrk() {
+	local s0
+	s0=$(steal_ticks)
 	CHAT_TOKENS_FILE=$T/tokens CHAT_BODY=$(body relgate "tokens=1") \
 		wrk -t2 -c"$REJECT_CONNS" -d"${REJECT_SECONDS}s" --latency -s "$top/bench/chat_wrk.lua" "$2" \
 		>"$T/$1.wrk" 2>&1 &
@@ -485,6 +492,8 @@ run_wrk() {
 	wait "$LOAD_PID" || true
 	forget "$LOAD_PID"
 	grep '^{' "$T/$1.wrk" | tail -n 1 >"$T/$1.json" || echo '{}' >"$T/$1.json"
+	jq -c --argjson steal "$(steal_ms_since "$s0")" '. + {stealMs: $steal}' "$T/$1.json" >"$T/$1.json.tmp"
+	mv "$T/$1.json.tmp" "$T/$1.json"
 }
 
 part_reject() {
@@ -546,6 +555,7 @@ CONF
 # --- part 4: the pressure drill ---------------------------------------------
 
 part_pressure() {
+	local s0 steal
 	echo "== pressure: a burst of $PRESSURE_CONNS streams from $PRESSURE_USERS users for $PRESSURE_SECONDS s against admission's defaults (load $(load_avg))"
 	# admission's default limits (3 per user, 200 in flight, 50 messages/s,
 	# 100 tool calls/s), the bulkhead sized above the in-flight limit
@@ -554,17 +564,20 @@ part_pressure() {
 	head -n "$PRESSURE_USERS" "$T/tokens.all" >"$T/tokens"
 	# every connection starts at once, and asks again as soon as it is
 	# answered (a 429 too): streams of 20 tokens, one each 100 ms
+	s0=$(steal_ticks)
 	sse relgate pressure -c "$PRESSURE_CONNS" -d "$PRESSURE_SECONDS" -t 30 \
 		-b "$(body relgate "tokens=20 token_ms=100")"
+	steal=$(steal_ms_since "$s0")
 	"$RELSTAT" -n "$SHM" -j >"$T/pressure.relstat" 2>/dev/null || echo '{}' >"$T/pressure.relstat"
 	stop_relgated
 	cp "$T/tokens.all" "$T/tokens"
-	jq -c --slurpfile rs "$T/pressure.relstat" '{part: "pressure", target: "relgate", connections: .connections,
+	jq -c --slurpfile rs "$T/pressure.relstat" --argjson steal "$steal" '{part: "pressure", target: "relgate", connections: .connections,
 		users: '"$PRESSURE_USERS"', requests: .requests, status: .status,
 		s5xx: ([.status | to_entries[] | select(.key | startswith("5")) | .value] | add // 0),
 		timeouts: .timeouts, resets: .resets, connectErrors: .connectErrors, completed: .completed,
 		retryAfter: .retryAfter, non2xxMs: .non2xxMs, firstEventMs: .firstEventMs,
-		blockedBy: ($rs[0].chatAdmission.dimensions // {} | with_entries(.value |= .blocked))}' \
+		blockedBy: ($rs[0].chatAdmission.dimensions // {} | with_entries(.value |= .blocked)),
+		stealMs: $steal}' \
 		"$T/pressure.json" | tee "$T/pressure.result"
 }
 
@@ -591,21 +604,21 @@ table() {
 			while IFS=$'\t' read -r a b c d e f g h i; do
 				printf '  %-8s %7s %10s %9s %9s %9s %12s %12s %14s\n' "$a" "$b" "$c" "$d" "$e" "$f" "$g" "$h" "$i"
 			done
-		jq -r '"  \(.target) at \(.streams): first event p50 \(.firstEventMs.p50 // "-") ms, p99 \(.firstEventMs.p99 // "-") ms; PSS \(.pssKiB.idle) -> \(.pssKiB.peak) KiB, RSS \(.rssKiB.idle) -> \(.rssKiB.peak) KiB; status \(.status | tostring)"' "$T/hold.result"
+		jq -r '"  \(.target) at \(.streams): first event p50 \(.firstEventMs.p50 // "-") ms, p99 \(.firstEventMs.p99 // "-") ms; PSS \(.pssKiB.idle) -> \(.pssKiB.peak) KiB, RSS \(.rssKiB.idle) -> \(.rssKiB.peak) KiB; status \(.status | tostring); host steal \(.stealMs // "-") ms"' "$T/hold.result"
 	fi
 	if [ -s "$T/reject.result" ]; then
 		echo "429 path (wrk -t2 -c$REJECT_CONNS -d${REJECT_SECONDS}s, POST JSON with Authorization)"
-		printf '  %-8s %10s %9s %9s  %s\n' server req/s p50_ms p99_ms statuses
-		jq -r '[.target, .rps, .p50Ms, .p99Ms, (.status | tostring), (.errors | tostring)] | @tsv' "$T/reject.result" |
-			while IFS=$'\t' read -r a b c d e f; do
-				printf '  %-8s %10s %9s %9s  %s %s\n' "$a" "$b" "$c" "$d" "$e" "$f"
+		printf '  %-8s %10s %9s %9s %9s  %s\n' server req/s p50_ms p99_ms steal_ms statuses
+		jq -r '[.target, .rps, .p50Ms, .p99Ms, (.stealMs // "-"), (.status | tostring), (.errors | tostring)] | @tsv' "$T/reject.result" |
+			while IFS=$'\t' read -r a b c d g e f; do
+				printf '  %-8s %10s %9s %9s %9s  %s %s\n' "$a" "$b" "$c" "$d" "$g" "$e" "$f"
 			done
 	fi
 	if [ -s "$T/pressure.result" ]; then
 		echo "pressure drill"
 		jq -r '"  \(.requests) requests: status \(.status | tostring), 5xx \(.s5xx), timeouts \(.timeouts), resets \(.resets), connect errors \(.connectErrors)",
 			"  refusals: \(.non2xxMs.n) answered in p50 \(.non2xxMs.p50) ms, p99 \(.non2xxMs.p99) ms, max \(.non2xxMs.max) ms; with Retry-After \(.retryAfter)",
-			"  streams served: \(.completed) (first event p50 \(.firstEventMs.p50) ms, p99 \(.firstEventMs.p99) ms); refused by \(.blockedBy | tostring)"' "$T/pressure.result"
+			"  streams served: \(.completed) (first event p50 \(.firstEventMs.p50) ms, p99 \(.firstEventMs.p99) ms); refused by \(.blockedBy | tostring); host steal \(.stealMs // "-") ms"' "$T/pressure.result"
 	fi
 }
 
