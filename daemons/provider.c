@@ -904,13 +904,6 @@ tools_forget(struct pstream *s)
 /* resolved - call t has its answer; the next round when it was the last. */
 static void next_round(struct pstream *s);
 
-/* tcount - field f of tool name's row in the tools area grows by one */
-static void
-tcount(struct pv *pv, const char *name, enum tl_field f)
-{
-	tl_add(pv->tl, tl_find(pv->tl, name), f, 1);
-}
-
 static void
 resolved(struct pstream *s, struct tcall *t)
 {
@@ -948,7 +941,7 @@ tool_ok(struct pstream *s, struct tcall *t, const char *body, size_t len,
 	t->content[len] = '\0';
 	ui_tool_output(&s->out, t->id, out, 0);
 	json_decref(out);
-	tcount(s->pv, t->name, TL_RESULTS);
+	tl_count(s->pv->tl, t->name, TL_RESULTS);
 	resolved(s, t);
 }
 
@@ -1068,7 +1061,7 @@ enqueue_done(struct role_ctx *ctx, void *arg, int rc)
 			 * job runs for the cache */
 			queued++;
 			COUNT(pv, prov_tool_queued);
-			tcount(pv, q->e[i].tool, TL_JOBS_QUEUED);
+			tl_count(pv->tl, q->e[i].tool, TL_JOBS_QUEUED);
 			continue;
 		}
 		if (s == NULL || s->done || s->round != q->round)
@@ -1083,7 +1076,7 @@ enqueue_done(struct role_ctx *ctx, void *arg, int rc)
 			tool_fail(s, t, NULL, "the tool queue is unavailable");
 		} else {
 			COUNT(pv, prov_tool_saturated);
-			tcount(pv, t->name, TL_QUEUE_SATURATED);
+			tl_count(pv->tl, t->name, TL_QUEUE_SATURATED);
 			tool_fail_bp(s, t, "queue_saturated");
 		}
 		s->pending--;
@@ -1109,7 +1102,7 @@ wait_over(evutil_socket_t fd, short what, void *arg)
 			continue;
 		free(jw_take(s->pv, t->job));
 		COUNT(s->pv, prov_tool_timeouts);
-		tcount(s->pv, t->name, TL_WAIT_TIMEOUTS);
+		tl_count(s->pv->tl, t->name, TL_WAIT_TIMEOUTS);
 		tool_fail_bp(s, t, "queue_timeout");
 		s->pending--;
 	}
@@ -1161,7 +1154,7 @@ tool_call(struct pstream *s, unsigned i, struct enqueue *q)
 		json_decref(raw);
 	}
 	COUNT(pv, prov_tool_calls);
-	tcount(pv, t->name, TL_CALLS);
+	tl_count(pv->tl, t->name, TL_CALLS);
 	if (d == NULL) {
 		COUNT(pv, prov_tool_invalid);
 		tool_fail(s, t, NULL, "unknown tool");
@@ -1170,26 +1163,26 @@ tool_call(struct pstream *s, unsigned i, struct enqueue *q)
 		char text[300];
 
 		COUNT(pv, prov_tool_invalid);
-		tcount(pv, t->name, TL_INVALID);
+		tl_count(pv->tl, t->name, TL_INVALID);
 		snprintf(text, sizeof(text), "invalid arguments: %s",
 		    json_is_object(args) ? err : "not a JSON object");
 		tool_fail(s, t, NULL, text);
 	} else if (cache_get(pv, d, args, &body, &len)) {
 		COUNT(pv, prov_tool_cache_hits);
-		tcount(pv, t->name, TL_CACHE_HITS);
+		tl_count(pv->tl, t->name, TL_CACHE_HITS);
 		tool_ok(s, t, body, len, 0);
 		free(body);
 	} else if (circuit_open(pv, d)) {
 		if (d->cache_ns[0] != '\0') {
 			COUNT(pv, prov_tool_cache_misses);
-			tcount(pv, t->name, TL_CACHE_MISSES);
+			tl_count(pv->tl, t->name, TL_CACHE_MISSES);
 		}
-		tcount(pv, t->name, TL_CIRCUIT_OPEN);
+		tl_count(pv->tl, t->name, TL_CIRCUIT_OPEN);
 		tool_fail_bp(s, t, "circuit_open");
 	} else {
 		if (d->cache_ns[0] != '\0') {
 			COUNT(pv, prov_tool_cache_misses);
-			tcount(pv, t->name, TL_CACHE_MISSES);
+			tl_count(pv->tl, t->name, TL_CACHE_MISSES);
 		}
 		q->e[q->n].call = i;
 		job_id(q->e[q->n].id);

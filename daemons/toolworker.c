@@ -382,16 +382,22 @@ claim_pass(evutil_socket_t fd, short what, void *arg)
 	commit_step(w, s);
 }
 
-static void
-kick(struct tw *w, uint64_t after_ms)
+void
+tw_kick(struct event *ev, uint64_t after_ms)
 {
 	struct timeval tv = { (time_t)(after_ms / 1000),
 		(suseconds_t)(after_ms % 1000) * 1000 };
 
-	if (after_ms == 0 && !evtimer_pending(w->kick, NULL))
-		event_active(w->kick, EV_TIMEOUT, 0);
+	if (after_ms == 0 && !evtimer_pending(ev, NULL))
+		event_active(ev, EV_TIMEOUT, 0);
 	else if (after_ms > 0)
-		evtimer_add(w->kick, &tv);
+		evtimer_add(ev, &tv);
+}
+
+static void
+kick(struct tw *w, uint64_t after_ms)
+{
+	tw_kick(w->kick, after_ms);
 }
 
 static void

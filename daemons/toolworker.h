@@ -5,6 +5,9 @@
 #ifndef RG_TOOLWORKER_H
 #define RG_TOOLWORKER_H
 
+#include <stdint.h>
+
+struct event;
 struct role_ctx;
 struct outcall_env;
 struct tj;
@@ -23,5 +26,9 @@ void tj_reload(struct tj *j);
  * other workers (commits: drain them before tj_free). */
 void tj_stop(struct tj *j);
 void tj_free(struct tj *j);
+
+/* tw_kick - the claim pass of timer ev: at once (0; once, however often
+ * it is asked before it runs) or in after_ms. */
+void tw_kick(struct event *ev, uint64_t after_ms);
 
 #endif

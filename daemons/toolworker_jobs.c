@@ -124,13 +124,6 @@ load_tools(struct tj *j)
 	tools_name_rows(&j->tools, j->tl);
 }
 
-/* tcount - field f of tool name's row in the tools area grows by one */
-static void
-tcount(struct tj *j, const char *name, enum tl_field f)
-{
-	tl_add(j->tl, tl_find(j->tl, name), f, 1);
-}
-
 /* --- store steps --------------------------------------------------------------*/
 
 static int
@@ -291,11 +284,11 @@ step_done(struct role_ctx *ctx, void *arg, int rc)
 		else {
 			if (s->ns[0] != '\0') {
 				COUNT(j, tw_cache_writes);
-				tcount(j, s->it.tool, TL_CACHE_WRITES);
+				tl_count(j->tl, s->it.tool, TL_CACHE_WRITES);
 			}
 			if (!s->lost) {
 				COUNT(j, tw_jobs_done);
-				tcount(j, s->it.tool, TL_JOBS_DONE);
+				tl_count(j->tl, s->it.tool, TL_JOBS_DONE);
 			}
 		}
 		/* the result is good either way: the chat need not wait */
@@ -309,21 +302,21 @@ step_done(struct role_ctx *ctx, void *arg, int rc)
 		}
 		if (rc == STORE_OK && s->dead) {
 			COUNT(j, tw_jobs_dead);
-			tcount(j, s->it.tool, TL_JOBS_DEAD);
+			tl_count(j->tl, s->it.tool, TL_JOBS_DEAD);
 			log_warn("tool job %s (%s): dead letter after %u "
 				 "attempt(s): %s",
 			    s->it.id, s->it.tool, s->it.attempt, s->reason);
 			tell(j, &s->it, TJ_DEAD, s->reason, NULL, 0);
 		} else if (rc == STORE_OK) {
 			COUNT(j, tw_jobs_retried);
-			tcount(j, s->it.tool, TL_JOBS_RETRIED);
+			tl_count(j->tl, s->it.tool, TL_JOBS_RETRIED);
 			tell(j, &s->it, TJ_RETRYING, s->reason, NULL, 0);
 		}
 		break;
 	case J_POSTPONE:
 		if (rc == STORE_OK && s->outcome != TJ_NOBODY) {
 			COUNT(j, tw_jobs_postponed);
-			tcount(j, s->it.tool, TL_JOBS_POSTPONED);
+			tl_count(j->tl, s->it.tool, TL_JOBS_POSTPONED);
 			tell(j, &s->it, s->outcome, s->reason, NULL, 0);
 		}
 		break;
@@ -595,13 +588,7 @@ claim_pass(evutil_socket_t fd, short what, void *arg)
 static void
 tj_kick(struct tj *j, uint64_t after_ms)
 {
-	struct timeval tv = { (time_t)(after_ms / 1000),
-		(suseconds_t)(after_ms % 1000) * 1000 };
-
-	if (after_ms == 0 && !evtimer_pending(j->kick, NULL))
-		event_active(j->kick, EV_TIMEOUT, 0);
-	else if (after_ms > 0)
-		evtimer_add(j->kick, &tv);
+	tw_kick(j->kick, after_ms);
 }
 
 static int

@@ -472,6 +472,12 @@ tl_add(struct tl_block *b, int i, enum tl_field f, uint64_t n)
 }
 
 void
+tl_count(struct tl_block *b, const char *name, enum tl_field f)
+{
+	tl_add(b, tl_find(b, name), f, 1);
+}
+
+void
 tl_set(struct tl_block *b, int i, enum tl_field f, uint64_t v)
 {
 	if (b != NULL && i >= 0 && i < TL_MAX_TOOLS && f < TL_NFIELDS)

@@ -173,6 +173,9 @@ int tl_find(const struct tl_block *b, const char *name);
  * range (or b NULL): nothing. */
 void tl_add(struct tl_block *b, int i, enum tl_field f, uint64_t n);
 void tl_set(struct tl_block *b, int i, enum tl_field f, uint64_t v);
+/* tl_count - field f of tool name's row grows by one (no such row:
+ * nothing). */
+void tl_count(struct tl_block *b, const char *name, enum tl_field f);
 /* tl_class - the gauges of class c (its row named on the way). */
 void tl_class(struct tl_block *b, unsigned c, uint64_t queued,
     uint64_t running, uint64_t oldest_queued_ms, uint64_t oldest_running_ms);
