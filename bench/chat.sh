@@ -24,14 +24,17 @@
 #             against the admission limits: the status mix, how fast the
 #             429s come and whether they carry Retry-After
 #   toolspike the first token of SPIKE_PLAIN concurrent chats without tool
-#             calls, alone and then beside SPIKE_TOOLS concurrent chats
-#             whose model calls search_web while the tool's upstream (a
-#             relmock of its own) answers only at the tool's timeout
+#             calls (SPIKE_TOKENS tokens each, one each 100 ms), alone
+#             and then beside SPIKE_TOOLS concurrent chats whose model
+#             calls search_web while the tool's upstream (a relmock of
+#             its own) answers only at the tool's timeout
 #             (SPIKE_TIMEOUT_MS, every call a timeout; its circuit kept
 #             closed): SPIKE_PAIRS pairs of runs (alone, beside), each
 #             pair's p99s and the host's steal time during each, the
 #             medians and the median of the ratios, of all pairs and of
-#             the quiet ones (steal at most SPIKE_QUIET_STEAL_MS in both)
+#             the quiet ones (steal at most SPIKE_QUIET_STEAL_MS in
+#             both), and the median p99 of each side's quiet runs;
+#             SPIKE_TOOLS=0 is the control: the same pairs, no spike
 #
 # Settings from the environment (defaults): STREAMS (20000), DURATION
 # (60), TTFT_LEVELS ("100 1000"), TTFT_SECONDS (10), INGRESS (4) and
@@ -39,10 +42,10 @@
 # for ttft and pressure, MOCK_WORKERS (4), USERS (40), REJECT_SECONDS (10),
 # REJECT_CONNS (64), PRESSURE_CONNS (1000), PRESSURE_USERS (40),
 # PRESSURE_SECONDS (10), PRESSURE_BULKHEAD (256), SPIKE_PLAIN (100),
-# SPIKE_TOOLS (200), SPIKE_TIMEOUT_MS (2000), SPIKE_PAIRS (5),
-# SPIKE_QUIET_STEAL_MS (200), RAMP_MS (the hold's
-# ramp: 2 ms a stream, at most 40 s), PORTKEY (1; 0 skips
-# Portkey), BUILD (build/).
+# SPIKE_TOKENS (4), SPIKE_TOOLS (200), SPIKE_TIMEOUT_MS (2000),
+# SPIKE_PAIRS (5), SPIKE_QUIET_STEAL_MS (200), RAMP_MS (the hold's ramp:
+# 2 ms a stream, at most 40 s), PORTKEY (1; 0 skips Portkey), BUILD
+# (build/).
 #
 # Needs a build (tools/dev.sh test, or configure and make in build/);
 # installs wrk and nginx-light when missing (without starting Debian's
@@ -85,6 +88,7 @@ SPIKE_PLAIN=${SPIKE_PLAIN:-100}
 SPIKE_TOOLS=${SPIKE_TOOLS:-200}
 SPIKE_TIMEOUT_MS=${SPIKE_TIMEOUT_MS:-2000}
 SPIKE_PAIRS=${SPIKE_PAIRS:-5}
+SPIKE_TOKENS=${SPIKE_TOKENS:-4}
 SPIKE_QUIET_STEAL_MS=${SPIKE_QUIET_STEAL_MS:-200}
 case $what in
 ttft | hold | reject | pressure | toolspike | all) ;;
@@ -403,12 +407,13 @@ hold_run() {
 
 # --- part 1: added time to first token -----------------------------------
 
-ttft_run() { # ttft_run TARGET LEVEL - one measurement, a JSON line out
-	local target=$1 n=$2 name=ttft-$1-$2
-	# streams of 20 tokens, one each 100 ms (2 s): N in flight keeps N open;
-	# the first N starts spread over one stream's length
-	sse "$target" "$name" -c "$n" -d "$TTFT_SECONDS" --ramp-ms 2000 -t 30 \
-		-b "$(body "$target" "tokens=20 token_ms=100")"
+# ttft_run TARGET LEVEL [TOKENS] - one measurement, a JSON line out
+ttft_run() {
+	local target=$1 n=$2 tokens=${3:-20} name=ttft-$1-$2
+	# streams of TOKENS tokens, one each 100 ms (20: 2 s): N in flight
+	# keeps N open; the first N starts spread over one stream's length
+	sse "$target" "$name" -c "$n" -d "$TTFT_SECONDS" --ramp-ms $((tokens * 100)) -t 30 \
+		-b "$(body "$target" "tokens=$tokens token_ms=100")"
 	jq -c --arg target "$target" --argjson n "$n" '{part: "ttft", target: $target, streams: $n,
 		requests: (.requests // 0), completed: (.completed // 0), peakOpen: (.peakOpen // 0),
 		status: (.status // {}), resets: (.resets // 0), timeouts: (.timeouts // 0),
@@ -624,6 +629,16 @@ table() {
 
 # --- part 5: tool spikes beside chats without tools ---------------------------
 
+# spike_run PAIR SIDE CPU_BEFORE CPU_AFTER - one run of the chats without
+# tools, its JSON line (with the host's steal time) into toolspike.sum
+spike_run() {
+	cpu_ticks "$3"
+	ttft_run relgate "$SPIKE_PLAIN" "$SPIKE_TOKENS" >"$T/run.json"
+	cpu_ticks "$4"
+	jq -c --argjson pair "$1" --arg run "$2" --argjson steal "$(steal_ms "$3" "$4")" \
+		'. + {part: "toolspike", pair: $pair, run: $run, stealMs: $steal}' "$T/run.json" >>"$T/toolspike.sum"
+}
+
 part_toolspike() {
 	local tool spike_pid
 	echo "== toolspike: first token of $SPIKE_PLAIN concurrent chats without tools ($TTFT_SECONDS s), alone and beside $SPIKE_TOOLS concurrent tool chats (tool upstream at its timeout, $SPIKE_TIMEOUT_MS ms); relgate $TTFT_INGRESS ingress, $TTFT_PROVIDERS provider (load $(load_avg))"
@@ -649,23 +664,20 @@ part_toolspike() {
 	# pairs, alone then beside a spike: on a shared machine one pair's p99
 	# moves with the neighbours, the median of the pairs' ratios less so
 	for pair in $(seq "$SPIKE_PAIRS"); do
-		cpu_ticks "$T/cpu0"
-		ttft_run relgate "$SPIKE_PLAIN" >"$T/run.json"
-		cpu_ticks "$T/cpu1"
-		jq -c --argjson pair "$pair" --argjson steal "$(steal_ms "$T/cpu0" "$T/cpu1")" \
-			'. + {part: "toolspike", pair: $pair, run: "alone", stealMs: $steal}' "$T/run.json" >>"$T/toolspike.sum"
+		spike_run "$pair" alone "$T/cpu0" "$T/cpu1"
 		# the spike: tool chats for the whole measurement and a little more
-		"$SSELOAD" --json --header-file "$T/tokens" -c "$SPIKE_TOOLS" -d $((TTFT_SECONDS + 6)) -t 60 \
-			-b "$(printf '{"threadId":"spike","messages":[{"role":"user","content":"relmock-tool: search_web {\\"query\\":\\"spike\\"}"}]}')" \
-			"$(url relgate)" >"$T/spike-tools.out" 2>&1 &
+		# (none with SPIKE_TOOLS=0: the control, both runs of a pair alone)
+		if [ "$SPIKE_TOOLS" -gt 0 ]; then
+			"$SSELOAD" --json --header-file "$T/tokens" -c "$SPIKE_TOOLS" -d $((TTFT_SECONDS + 6)) -t 60 \
+				-b "$(printf '{"threadId":"spike","messages":[{"role":"user","content":"relmock-tool: search_web {\\"query\\":\\"spike\\"}"}]}')" \
+				"$(url relgate)" >"$T/spike-tools.out" 2>&1 &
+		else
+			sleep $((TTFT_SECONDS + 6)) >"$T/spike-tools.out" &
+		fi
 		spike_pid=$!
 		PIDS="$PIDS $spike_pid"
 		sleep 3 # the tool chats are in their wait
-		cpu_ticks "$T/cpu2"
-		ttft_run relgate "$SPIKE_PLAIN" >"$T/run.json"
-		cpu_ticks "$T/cpu3"
-		jq -c --argjson pair "$pair" --argjson steal "$(steal_ms "$T/cpu2" "$T/cpu3")" \
-			'. + {part: "toolspike", pair: $pair, run: "beside the spike", stealMs: $steal}' "$T/run.json" >>"$T/toolspike.sum"
+		spike_run "$pair" beside "$T/cpu2" "$T/cpu3"
 		echo "  pair $pair: relgate's CPU alone: $(cpu_spent "$T/cpu0" "$T/cpu1")"
 		echo "  pair $pair: relgate's CPU beside: $(cpu_spent "$T/cpu2" "$T/cpu3")"
 		wait "$spike_pid" || true
@@ -677,7 +689,7 @@ part_toolspike() {
 	echo "  relgate: $("$RELSTAT" -n "$SHM" -j | jq -c '.totals | {toolCalls: .["provider.toolCalls"], toolJobsQueued: .["provider.toolJobsQueued"], toolWaitTimeouts: .["provider.toolWaitTimeouts"], toolResults: .["provider.toolResults"], jobsRetried: .["toolWorker.jobsRetried"], jobsDead: .["toolWorker.jobsDead"], jobsPostponed: .["toolWorker.jobsPostponed"]}' 2>/dev/null)"
 	stop_relgated
 	stop "$TM_PID"
-	jq -sc --argjson quiet "$SPIKE_QUIET_STEAL_MS" 'def med: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
+	jq -sc --argjson quiet "$SPIKE_QUIET_STEAL_MS" 'def med: sort | if length == 0 then null else (.[(length - 1) / 2 | floor] + .[length / 2 | floor]) / 2 end;
 		def r3: . * 1000 | round / 1000;
 		def ratio: [.[] | select((.alone.p99 // 0) > 0) | .beside.p99 / .alone.p99] | med | if . == null then null else r3 end;
 		[group_by(.pair)[] | {alone: .[0].firstEventMs, beside: .[1].firstEventMs,
@@ -688,7 +700,13 @@ part_toolspike() {
 		 p99Ratios: [$p[] | if (.alone.p99 // 0) > 0 then (.beside.p99 / .alone.p99 | r3) else null end],
 		 p99Ratio: ($p | ratio),
 		 quietPairs: ([$p[] | select(.steal <= $quiet)] | length),
-		 quietP99Ratio: ([$p[] | select(.steal <= $quiet)] | ratio)}' \
+		 quietP99Ratio: ([$p[] | select(.steal <= $quiet)] | ratio)} +
+		([.[] | select(.stealMs <= $quiet)] as $q |
+		 ($q | map(select(.run == "alone") | .firstEventMs.p99)) as $a |
+		 ($q | map(select(.run != "alone") | .firstEventMs.p99)) as $b |
+		 {quietRuns: {alone: ($a | length), beside: ($b | length)},
+		  quietRunsP99Ms: {alone: ($a | med), beside: ($b | med)},
+		  quietRunsP99Ratio: (if ($a | med // 0) > 0 and ($b | med) != null then ($b | med) / ($a | med) | r3 else null end)})' \
 		"$T/toolspike.sum" | tee "$T/toolspike.result"
 }
 
