@@ -32,8 +32,9 @@
 #             closed): SPIKE_PAIRS pairs of runs (alone, beside), each
 #             pair's p99s and the host's steal time during each, the
 #             medians and the median of the ratios, of all pairs and of
-#             the quiet ones (steal at most SPIKE_QUIET_STEAL_MS in
-#             both), and the median p99 of each side's quiet runs;
+#             the quiet ones (in both runs, steal at most
+#             SPIKE_QUIET_STEAL_MS, and at most SPIKE_QUIET_PEAK_MS of it
+#             in any 100 ms), and the median p99 of each side's quiet runs;
 #             SPIKE_TOOLS=0 is the control: the same pairs, no spike
 #
 # Settings from the environment (defaults): STREAMS (20000), DURATION
@@ -43,9 +44,9 @@
 # REJECT_CONNS (64), PRESSURE_CONNS (1000), PRESSURE_USERS (40),
 # PRESSURE_SECONDS (10), PRESSURE_BULKHEAD (256), SPIKE_PLAIN (100),
 # SPIKE_TOKENS (4), SPIKE_TOOLS (200), SPIKE_TIMEOUT_MS (2000),
-# SPIKE_PAIRS (5), SPIKE_QUIET_STEAL_MS (200), RAMP_MS (the hold's ramp:
-# 2 ms a stream, at most 40 s), PORTKEY (1; 0 skips Portkey), BUILD
-# (build/).
+# SPIKE_PAIRS (5), SPIKE_QUIET_STEAL_MS (200), SPIKE_QUIET_PEAK_MS (20),
+# RAMP_MS (the hold's ramp: 2 ms a stream, at most 40 s), PORTKEY (1; 0
+# skips Portkey), BUILD (build/).
 #
 # Needs a build (tools/dev.sh test, or configure and make in build/);
 # installs wrk and nginx-light when missing (without starting Debian's
@@ -90,6 +91,7 @@ SPIKE_TIMEOUT_MS=${SPIKE_TIMEOUT_MS:-2000}
 SPIKE_PAIRS=${SPIKE_PAIRS:-5}
 SPIKE_TOKENS=${SPIKE_TOKENS:-4}
 SPIKE_QUIET_STEAL_MS=${SPIKE_QUIET_STEAL_MS:-200}
+SPIKE_QUIET_PEAK_MS=${SPIKE_QUIET_PEAK_MS:-20}
 case $what in
 ttft | hold | reject | pressure | toolspike | all) ;;
 *) echo "usage: bench/chat.sh [ttft|hold|reject|pressure|toolspike|all]"; exit 2 ;;
@@ -630,13 +632,20 @@ table() {
 # --- part 5: tool spikes beside chats without tools ---------------------------
 
 # spike_run PAIR SIDE CPU_BEFORE CPU_AFTER - one run of the chats without
-# tools, its JSON line (with the host's steal time) into toolspike.sum
+# tools, its JSON line (with the host's steal time, and the most of it in
+# 100 ms) into toolspike.sum
 spike_run() {
+	local watch
+	steal_watch "$T/steal.tl" $((TTFT_SECONDS + 40)) &
+	watch=$!
+	PIDS="$PIDS $watch"
 	cpu_ticks "$3"
 	ttft_run relgate "$SPIKE_PLAIN" "$SPIKE_TOKENS" >"$T/run.json"
 	cpu_ticks "$4"
+	stop "$watch"
 	jq -c --argjson pair "$1" --arg run "$2" --argjson steal "$(steal_ms "$3" "$4")" \
-		'. + {part: "toolspike", pair: $pair, run: $run, stealMs: $steal}' "$T/run.json" >>"$T/toolspike.sum"
+		--argjson peak "$(steal_peak "$T/steal.tl")" \
+		'. + {part: "toolspike", pair: $pair, run: $run, stealMs: $steal, stealPeakMs: $peak}' "$T/run.json" >>"$T/toolspike.sum"
 }
 
 part_toolspike() {
@@ -683,29 +692,30 @@ part_toolspike() {
 		wait "$spike_pid" || true
 		forget "$spike_pid"
 		grep '^{' "$T/spike-tools.out" >>"$T/spike-tools.all" || true
-		jq -sc --argjson pair "$pair" '[.[] | select(.pair == $pair)] | {pair: $pair, aloneP99: .[0].firstEventMs.p99, besideP99: .[1].firstEventMs.p99, stealMs: [.[0].stealMs, .[1].stealMs]}' "$T/toolspike.sum"
+		jq -sc --argjson pair "$pair" '[.[] | select(.pair == $pair)] | {pair: $pair, aloneP99: .[0].firstEventMs.p99, besideP99: .[1].firstEventMs.p99, stealMs: [.[0].stealMs, .[1].stealMs], stealPeakMs: [.[0].stealPeakMs, .[1].stealPeakMs]}' "$T/toolspike.sum"
 	done
 	echo "  tool chats: $(jq -sc '{requests: (map(.requests) | add), completed: (map(.completed) | add), status200: (map(.status["200"] // 0) | add), timeouts: (map(.timeouts) | add)}' "$T/spike-tools.all" 2>/dev/null)"
 	echo "  relgate: $("$RELSTAT" -n "$SHM" -j | jq -c '.totals | {toolCalls: .["provider.toolCalls"], toolJobsQueued: .["provider.toolJobsQueued"], toolWaitTimeouts: .["provider.toolWaitTimeouts"], toolResults: .["provider.toolResults"], jobsRetried: .["toolWorker.jobsRetried"], jobsDead: .["toolWorker.jobsDead"], jobsPostponed: .["toolWorker.jobsPostponed"]}' 2>/dev/null)"
 	stop_relgated
 	stop "$TM_PID"
-	jq -sc --argjson quiet "$SPIKE_QUIET_STEAL_MS" 'def med: sort | if length == 0 then null else (.[(length - 1) / 2 | floor] + .[length / 2 | floor]) / 2 end;
+	jq -sc --argjson quiet "$SPIKE_QUIET_STEAL_MS" --argjson peak "$SPIKE_QUIET_PEAK_MS" 'def med: sort | if length == 0 then null else (.[(length - 1) / 2 | floor] + .[length / 2 | floor]) / 2 end;
 		def r3: . * 1000 | round / 1000;
 		def ratio: [.[] | select((.alone.p99 // 0) > 0) | .beside.p99 / .alone.p99] | med | if . == null then null else r3 end;
+		def quiet: .stealMs <= $quiet and (.stealPeakMs // 0) <= $peak;
 		[group_by(.pair)[] | {alone: .[0].firstEventMs, beside: .[1].firstEventMs,
-		  steal: ([.[0].stealMs, .[1].stealMs] | max)}] as $p |
+		  quiet: ((.[0] | quiet) and (.[1] | quiet))}] as $p |
 		{part: "toolspike", streams: .[0].streams, pairs: ($p | length),
 		 aloneMs: {p50: ($p | map(.alone.p50) | med), p99: ($p | map(.alone.p99) | med)},
 		 besideSpikeMs: {p50: ($p | map(.beside.p50) | med), p99: ($p | map(.beside.p99) | med)},
 		 p99Ratios: [$p[] | if (.alone.p99 // 0) > 0 then (.beside.p99 / .alone.p99 | r3) else null end],
 		 p99Ratio: ($p | ratio),
-		 quietPairs: ([$p[] | select(.steal <= $quiet)] | length),
-		 quietP99Ratio: ([$p[] | select(.steal <= $quiet)] | ratio)} +
-		([.[] | select(.stealMs <= $quiet)] as $q |
+		 quietPairs: ([$p[] | select(.quiet)] | length),
+		 quietP99Ratio: ([$p[] | select(.quiet)] | ratio)} +
+		([.[] | select(quiet)] as $q |
 		 ($q | map(select(.run == "alone") | .firstEventMs.p99)) as $a |
 		 ($q | map(select(.run != "alone") | .firstEventMs.p99)) as $b |
 		 {quietRuns: {alone: ($a | length), beside: ($b | length)},
-		  quietRunsP99Ms: {alone: ($a | med), beside: ($b | med)},
+		  quietRunsP99Ms: {alone: ($a | med | if . == null then null else r3 end), beside: ($b | med | if . == null then null else r3 end)},
 		  quietRunsP99Ratio: (if ($a | med // 0) > 0 and ($b | med) != null then ($b | med) / ($a | med) | r3 else null end)})' \
 		"$T/toolspike.sum" | tee "$T/toolspike.result"
 }
