@@ -352,12 +352,9 @@ outbound_init(struct ing *g)
 		log_err("config: routes: at most 32 proxied routes");
 		return -1;
 	}
-	if (c->auth_jwt_secret != NULL || c->auth_jwt_public_key_file != NULL) {
-		g->jwt = jwt_verifier_from_config(c, why, sizeof(why));
-		if (g->jwt == NULL) {
-			log_err("config: auth.jwt: %s", why);
-			return -1;
-		}
+	if (jwt_verifier_from_config(c, &g->jwt, why, sizeof(why)) != 0) {
+		log_err("config: auth.jwt: %s", why);
+		return -1;
 	}
 	return 0;
 }
@@ -474,18 +471,14 @@ ingress_message(struct role_ctx *ctx, const struct proto_msg *m)
 static void
 jwt_reload(struct ing *g)
 {
-	const struct config *c = CFG(g);
-	struct jwt_verifier *v = NULL;
+	struct jwt_verifier *v;
 	char why[400];
 
-	if (c->auth_jwt_secret != NULL || c->auth_jwt_public_key_file != NULL) {
-		v = jwt_verifier_from_config(c, why, sizeof(why));
-		if (v == NULL) {
-			log_err("reload: auth.jwt: %s; the running token "
-				"settings are kept",
-			    why);
-			return;
-		}
+	if (jwt_verifier_from_config(CFG(g), &v, why, sizeof(why)) != 0) {
+		log_err("reload: auth.jwt: %s; the running token settings "
+			"are kept",
+		    why);
+		return;
 	}
 	jwt_verifier_free(g->jwt);
 	g->jwt = v;

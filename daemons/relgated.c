@@ -197,6 +197,7 @@ load_config(char *err, size_t errlen)
 	    errlen);
 	struct proxy_route *routes;
 	struct tool_set tools;
+	struct jwt_verifier *jwt;
 	char why[400];
 	size_t n;
 
@@ -223,17 +224,12 @@ load_config(char *err, size_t errlen)
 		return NULL;
 	}
 	tools_free(&tools);
-	if (cfg->auth_jwt_secret != NULL || cfg->auth_jwt_public_key_file != NULL) {
-		struct jwt_verifier *v = jwt_verifier_from_config(cfg, why,
-		    sizeof(why));
-
-		if (v == NULL) {
-			snprintf(err, errlen, "config: auth.jwt: %s", why);
-			config_free(cfg);
-			return NULL;
-		}
-		jwt_verifier_free(v);
+	if (jwt_verifier_from_config(cfg, &jwt, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "config: auth.jwt: %s", why);
+		config_free(cfg);
+		return NULL;
 	}
+	jwt_verifier_free(jwt);
 	if (check_dsns(cfg, err, errlen) != 0) {
 		config_free(cfg);
 		return NULL;

@@ -127,8 +127,9 @@ role_outcall_env(struct role_ctx *ctx, struct httpc *http,
 		.stats = oc_claim(&ctx->shm, ctx->slot, (int32_t)getpid()) };
 }
 
-struct jwt_verifier *
-jwt_verifier_from_config(const struct config *cfg, char *err, size_t errlen)
+int
+jwt_verifier_from_config(const struct config *cfg, struct jwt_verifier **out,
+    char *err, size_t errlen)
 {
 	struct jwt_config jc = {
 		.secret = cfg->auth_jwt_secret,
@@ -138,11 +139,15 @@ jwt_verifier_from_config(const struct config *cfg, char *err, size_t errlen)
 		.leeway_s = (uint32_t)cfg->auth_jwt_leeway_s,
 	};
 
+	*out = NULL;
+	if (cfg->auth_jwt_secret == NULL && cfg->auth_jwt_public_key_file == NULL)
+		return 0;
 	if (jwt_alg_parse(cfg->auth_jwt_alg, &jc.alg) != 0) {
 		snprintf(err, errlen, "unknown alg %s", cfg->auth_jwt_alg);
-		return NULL;
+		return -1;
 	}
-	return jwt_verifier_new(&jc, err, errlen);
+	*out = jwt_verifier_new(&jc, err, errlen);
+	return *out != NULL ? 0 : -1;
 }
 
 /* --- pings ---------------------------------------------------------------*/

@@ -108,11 +108,12 @@ struct outcall_env;
 void role_outcall_env(struct role_ctx *ctx, struct httpc *http,
     struct outcall_env *env);
 
-/* jwt_verifier_from_config - the auth.jwt.* settings as a verifier;
- * NULL + one line in err. */
+/* jwt_verifier_from_config - the auth.jwt.* settings as a verifier in
+ * *out (NULL when neither a secret nor a key file is set); 0, else -1 +
+ * one line in err. */
 struct jwt_verifier;
-struct jwt_verifier *jwt_verifier_from_config(const struct config *cfg,
-    char *err, size_t errlen);
+int jwt_verifier_from_config(const struct config *cfg,
+    struct jwt_verifier **out, char *err, size_t errlen);
 
 /* role_main - run a role until SIGTERM; returns the exit status. */
 int role_main(int argc, char **argv, const struct role_ops *ops);

@@ -83,7 +83,6 @@ static struct tw the_tw;
 
 #define CFG(w) ((w)->ctx->cfg)
 
-static void kick(struct tw *w, uint64_t after_ms);
 
 /* --- store steps ---------------------------------------------------------*/
 
@@ -156,7 +155,7 @@ step_done(struct role_ctx *ctx, void *arg, int rc)
 	claim_give_back(w, s, s->n);
 	if (s->n == s->max || w->again) {
 		w->again = 0;
-		kick(w, 0);
+		tw_kick(w->kick, 0);
 	}
 	free(s);
 }
@@ -261,7 +260,7 @@ on_done(void *arg, const struct outcall_result *res)
 		}
 	}
 	attempt_free(a);
-	kick(w, 0);
+	tw_kick(w->kick, 0);
 }
 
 /* send_one - POST one claimed delivery with its lease, or hand it back
@@ -312,7 +311,7 @@ send_one(struct tw *w, struct delivq_item *it, struct bh_lease *lease)
 		uint64_t ra = refused.retry_ms ? refused.retry_ms : 1000;
 
 		verdict(w, a->item.id, S_POSTPONE, now_ms() + ra, NULL);
-		kick(w, ra);
+		tw_kick(w->kick, ra);
 	} else {
 		/* the URL cannot be requested: a configuration problem */
 		log_err("delivery %s: cannot request %s", a->item.id, url);
@@ -369,7 +368,7 @@ claim_pass(evutil_socket_t fd, short what, void *arg)
 		if (outcall_lease(&w->out, CB_PROV_BACKEND,
 			&s->leases[s->max], &ra) != BH_ACQUIRED) {
 			if (s->max == 0 && w->ninflight == 0)
-				kick(w, ra ? ra : 1000); /* nobody else will */
+				tw_kick(w->kick, ra ? ra : 1000); /* nobody else will */
 			break;
 		}
 		s->max++;
@@ -392,12 +391,6 @@ tw_kick(struct event *ev, uint64_t after_ms)
 		event_active(ev, EV_TIMEOUT, 0);
 	else if (after_ms > 0)
 		evtimer_add(ev, &tv);
-}
-
-static void
-kick(struct tw *w, uint64_t after_ms)
-{
-	tw_kick(w->kick, after_ms);
 }
 
 static void
@@ -439,7 +432,7 @@ tw_init(struct role_ctx *ctx)
 	w->poll = event_new(ctx->base, -1, EV_PERSIST, on_poll, w);
 	if (w->kick == NULL || w->poll == NULL || event_add(w->poll, &tv))
 		return -1;
-	kick(w, 0);
+	tw_kick(w->kick, 0);
 	if ((w->jobs = tj_new(ctx, &w->out)) == NULL)
 		return -1;
 	return 0;
@@ -453,7 +446,7 @@ tw_message(struct role_ctx *ctx, const struct proto_msg *m)
 	if (w == NULL)
 		return;
 	if (m->type == PROTO_T_DELIVERY_WAKE)
-		kick(w, 0);
+		tw_kick(w->kick, 0);
 	else if (m->type == PROTO_T_TOOL_WAKE)
 		tj_wake(w->jobs);
 }
@@ -478,7 +471,7 @@ tw_reload(struct role_ctx *ctx, const struct config *old)
 	w->warned_unset = 0;
 	event_del(w->poll);
 	event_add(w->poll, &tv);
-	kick(w, 0);
+	tw_kick(w->kick, 0);
 	tj_reload(w->jobs);
 }
 

@@ -103,7 +103,6 @@ struct tj {
 #define CFG(j) ((j)->ctx->cfg)
 #define COUNT(j, field) SHM_INC(&(j)->ctx->self->counters.field)
 
-static void tj_kick(struct tj *j, uint64_t after_ms);
 
 /* --- the tools --------------------------------------------------------------*/
 
@@ -274,7 +273,7 @@ step_done(struct role_ctx *ctx, void *arg, int rc)
 		}
 		if (!j->stopping && (s->n == s->max || j->again)) {
 			j->again = 0;
-			tj_kick(j, 0);
+			tw_kick(j->kick, 0);
 		}
 		break;
 	case J_COMPLETE:
@@ -327,7 +326,7 @@ step_done(struct role_ctx *ctx, void *arg, int rc)
 			    (int)s->owner, s->max);
 			for (unsigned i = 0; i < s->max; i++)
 				COUNT(j, tw_jobs_released);
-			tj_kick(j, 0);
+			tw_kick(j->kick, 0);
 		}
 		break;
 	}
@@ -457,7 +456,7 @@ on_done(void *arg, const struct outcall_result *res)
 	}
 	job_free(jb);
 	commit(j, s);
-	tj_kick(j, 0);
+	tw_kick(j->kick, 0);
 }
 
 /* start_job - call the upstream of one claimed job (it is taken over). */
@@ -585,12 +584,6 @@ claim_pass(evutil_socket_t fd, short what, void *arg)
 	commit(j, s);
 }
 
-static void
-tj_kick(struct tj *j, uint64_t after_ms)
-{
-	tw_kick(j->kick, after_ms);
-}
-
 static int
 poll_every(struct tj *j)
 {
@@ -651,7 +644,7 @@ void
 tj_wake(struct tj *j)
 {
 	if (j != NULL)
-		tj_kick(j, 0);
+		tw_kick(j->kick, 0);
 }
 
 void
@@ -661,7 +654,7 @@ tj_reload(struct tj *j)
 		return;
 	load_tools(j);
 	poll_every(j);
-	tj_kick(j, 0);
+	tw_kick(j->kick, 0);
 }
 
 /* result_giveup - an outcome held for a busy provider too long: lost
@@ -691,7 +684,7 @@ tj_new(struct role_ctx *ctx, struct outcall_env *out)
 		tj_free(j);
 		return NULL;
 	}
-	tj_kick(j, 0);
+	tw_kick(j->kick, 0);
 	return j;
 }
 
