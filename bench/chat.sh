@@ -25,11 +25,15 @@
 #             429s come and whether they carry Retry-After
 #   toolspike the first token of SPIKE_PLAIN concurrent chats without tool
 #             calls (SPIKE_TOKENS tokens each, one each 100 ms), alone
-#             and then beside SPIKE_TOOLS concurrent chats whose model
-#             calls search_web while the tool's upstream (a relmock of
-#             its own) answers only at the tool's timeout
-#             (SPIKE_TIMEOUT_MS, every call a timeout; its circuit kept
-#             closed): SPIKE_PAIRS pairs of runs (alone, beside), each
+#             (no tool job queued or running) and beside SPIKE_TOOLS
+#             concurrent chats whose model calls search_web while the
+#             tool's upstream (a relmock of its own) answers only at the
+#             tool's timeout (SPIKE_TIMEOUT_MS, every attempt a timeout;
+#             the tool's queue and running caps the defaults, its circuit
+#             kept closed; after the spike the upstream refuses at once
+#             and the jobs left become dead letters):
+#             SPIKE_PAIRS pairs of runs (alone first in odd pairs, beside
+#             first in even ones), each
 #             pair's p99s and the host's steal time during each, the
 #             medians and the median of the ratios, of all pairs and of
 #             the quiet ones (in both runs, steal at most
@@ -648,12 +652,56 @@ spike_run() {
 		'. + {part: "toolspike", pair: $pair, run: $run, stealMs: $steal, stealPeakMs: $peak}' "$T/run.json" >>"$T/toolspike.sum"
 }
 
+# tool_fault SPEC - the tools' relmock answers with SPEC from now on
+tool_fault() {
+	curl -sf -o /dev/null --data-binary "$1" "http://127.0.0.1:$TOOLMOCK/_relmock/faults/serper" ||
+		echo "  the tools' relmock refused the fault $1"
+}
+
+# spike_drain - wait (at most 60 s) until no tool job is queued or
+# running: a run alone is one with the tool-workers idle
+spike_drain() {
+	local i
+	for i in $(seq 120); do
+		"$RELSTAT" -n "$SHM" -j 2>/dev/null |
+			jq -e '[.tools[]? | .queued + .running] | add // 0 | . == 0' >/dev/null && return 0
+		sleep 0.5
+	done
+	echo "  tool jobs still queued or running after 60 s: $("$RELSTAT" -n "$SHM" -j | jq -c '.tools.search_web | {queued, running}')"
+}
+
+# spike_beside PAIR - the spike (tool chats for the whole measurement and
+# a little more; none with SPIKE_TOOLS=0, the control: both runs of a pair
+# alone), the run beside it, then the spike's end and its jobs drained
+spike_beside() {
+	local spike_pid
+	if [ "$SPIKE_TOOLS" -gt 0 ]; then
+		tool_fault "latency_ms=$SPIKE_TIMEOUT_MS"
+		"$SSELOAD" --json --header-file "$T/tokens" -c "$SPIKE_TOOLS" -d $((TTFT_SECONDS + 6)) -t 60 \
+			-b "$(printf '{"threadId":"spike","messages":[{"role":"user","content":"relmock-tool: search_web {\\"query\\":\\"spike\\"}"}]}')" \
+			"$(url relgate)" >"$T/spike-tools.out" 2>&1 &
+	else
+		sleep $((TTFT_SECONDS + 6)) >"$T/spike-tools.out" &
+	fi
+	spike_pid=$!
+	PIDS="$PIDS $spike_pid"
+	sleep 3 # the tool chats are in their wait
+	spike_run "$1" beside "$T/cpu2" "$T/cpu3"
+	wait "$spike_pid" || true
+	forget "$spike_pid"
+	grep '^{' "$T/spike-tools.out" >>"$T/spike-tools.all" || true
+	# the spike's end: the upstream refuses at once (nothing cached, the
+	# circuit untouched), every job left a dead letter within seconds
+	[ "$SPIKE_TOOLS" -eq 0 ] || tool_fault "status=404"
+	spike_drain
+}
+
 part_toolspike() {
-	local tool spike_pid
+	local tool
 	echo "== toolspike: first token of $SPIKE_PLAIN concurrent chats without tools ($TTFT_SECONDS s), alone and beside $SPIKE_TOOLS concurrent tool chats (tool upstream at its timeout, $SPIKE_TIMEOUT_MS ms); relgate $TTFT_INGRESS ingress, $TTFT_PROVIDERS provider (load $(load_avg))"
 	ports_claim 1 TOOLMOCK
-	printf '{"listen": "127.0.0.1:%s", "serper": {"key": "%s"}, "faults": {"serper": "latency_ms=%s"}}\n' \
-		"$TOOLMOCK" "$SERPER_API_KEY" "$SPIKE_TIMEOUT_MS" >"$T/toolmock.json"
+	printf '{"listen": "127.0.0.1:%s", "serper": {"key": "%s"}}\n' \
+		"$TOOLMOCK" "$SERPER_API_KEY" >"$T/toolmock.json"
 	"$RELMOCK" -c "$T/toolmock.json" >"$T/toolmock.log" 2>&1 &
 	TM_PID=$!
 	PIDS="$PIDS $TM_PID"
@@ -662,37 +710,28 @@ part_toolspike() {
 	  \"parameters\": {\"type\": \"object\", \"properties\": {\"query\": {\"type\": \"string\"}}, \"required\": [\"query\"]},
 	  \"upstream\": {\"method\": \"POST\", \"url\": \"http://127.0.0.1:$TOOLMOCK/serper/search\",
 	    \"headers\": {\"X-API-KEY\": \"\$SERPER_API_KEY\"}, \"body\": {\"q\": \"{{query}}\"}},
-	  \"timeout_ms\": $SPIKE_TIMEOUT_MS, \"retries\": 0, \"circuit\": \"serper_search\", \"bulkhead\": \"serper_search\",
-	  \"queue_max\": 100000, \"running_max\": 100000}"
+	  \"timeout_ms\": $SPIKE_TIMEOUT_MS, \"retries\": 0, \"circuit\": \"serper_search\", \"bulkhead\": \"serper_search\"}"
 	INGRESS=$TTFT_INGRESS PROVIDERS=$TTFT_PROVIDERS start_relgated toolspike "$WIDE_OPEN,
 	  \"CIRCUIT_SERPER_THRESHOLD\": 1000, \"tools\": [ $tool ]"
 	smoke relgate
 	sse relgate warm-spike -c 50 -n 1000 -d 10 -t 10 -b "$(body relgate "tokens=2")"
 	: >"$T/toolspike.sum"
 	: >"$T/spike-tools.all"
-	# pairs, alone then beside a spike: on a shared machine one pair's p99
-	# moves with the neighbours, the median of the pairs' ratios less so
+	# pairs of runs, alone and beside a spike, the order swapped every
+	# other pair (on a shared machine one pair's p99 moves with the
+	# neighbours, the median of the pairs' ratios less so; the swap keeps a
+	# drift from favouring either side)
 	for pair in $(seq "$SPIKE_PAIRS"); do
-		spike_run "$pair" alone "$T/cpu0" "$T/cpu1"
-		# the spike: tool chats for the whole measurement and a little more
-		# (none with SPIKE_TOOLS=0: the control, both runs of a pair alone)
-		if [ "$SPIKE_TOOLS" -gt 0 ]; then
-			"$SSELOAD" --json --header-file "$T/tokens" -c "$SPIKE_TOOLS" -d $((TTFT_SECONDS + 6)) -t 60 \
-				-b "$(printf '{"threadId":"spike","messages":[{"role":"user","content":"relmock-tool: search_web {\\"query\\":\\"spike\\"}"}]}')" \
-				"$(url relgate)" >"$T/spike-tools.out" 2>&1 &
+		if [ $((pair % 2)) -eq 1 ]; then
+			spike_run "$pair" alone "$T/cpu0" "$T/cpu1"
+			spike_beside "$pair"
 		else
-			sleep $((TTFT_SECONDS + 6)) >"$T/spike-tools.out" &
+			spike_beside "$pair"
+			spike_run "$pair" alone "$T/cpu0" "$T/cpu1"
 		fi
-		spike_pid=$!
-		PIDS="$PIDS $spike_pid"
-		sleep 3 # the tool chats are in their wait
-		spike_run "$pair" beside "$T/cpu2" "$T/cpu3"
 		echo "  pair $pair: relgate's CPU alone: $(cpu_spent "$T/cpu0" "$T/cpu1")"
 		echo "  pair $pair: relgate's CPU beside: $(cpu_spent "$T/cpu2" "$T/cpu3")"
-		wait "$spike_pid" || true
-		forget "$spike_pid"
-		grep '^{' "$T/spike-tools.out" >>"$T/spike-tools.all" || true
-		jq -sc --argjson pair "$pair" '[.[] | select(.pair == $pair)] | {pair: $pair, aloneP99: .[0].firstEventMs.p99, besideP99: .[1].firstEventMs.p99, stealMs: [.[0].stealMs, .[1].stealMs], stealPeakMs: [.[0].stealPeakMs, .[1].stealPeakMs]}' "$T/toolspike.sum"
+		jq -sc --argjson pair "$pair" '[.[] | select(.pair == $pair)] | (map(select(.run == "alone"))[0]) as $a | (map(select(.run == "beside"))[0]) as $b | {pair: $pair, first: .[0].run, aloneP99: $a.firstEventMs.p99, besideP99: $b.firstEventMs.p99, stealMs: [$a.stealMs, $b.stealMs], stealPeakMs: [$a.stealPeakMs, $b.stealPeakMs]}' "$T/toolspike.sum"
 	done
 	echo "  tool chats: $(jq -sc '{requests: (map(.requests) | add), completed: (map(.completed) | add), status200: (map(.status["200"] // 0) | add), timeouts: (map(.timeouts) | add)}' "$T/spike-tools.all" 2>/dev/null)"
 	echo "  relgate: $("$RELSTAT" -n "$SHM" -j | jq -c '.totals | {toolCalls: .["provider.toolCalls"], toolJobsQueued: .["provider.toolJobsQueued"], toolWaitTimeouts: .["provider.toolWaitTimeouts"], toolResults: .["provider.toolResults"], jobsRetried: .["toolWorker.jobsRetried"], jobsDead: .["toolWorker.jobsDead"], jobsPostponed: .["toolWorker.jobsPostponed"]}' 2>/dev/null)"
@@ -702,8 +741,9 @@ part_toolspike() {
 		def r3: . * 1000 | round / 1000;
 		def ratio: [.[] | select((.alone.p99 // 0) > 0) | .beside.p99 / .alone.p99] | med | if . == null then null else r3 end;
 		def quiet: .stealMs <= $quiet and (.stealPeakMs // 0) <= $peak;
-		[group_by(.pair)[] | {alone: .[0].firstEventMs, beside: .[1].firstEventMs,
-		  quiet: ((.[0] | quiet) and (.[1] | quiet))}] as $p |
+		[group_by(.pair)[] | (map(select(.run == "alone"))[0]) as $a |
+		  (map(select(.run == "beside"))[0]) as $b |
+		  {alone: $a.firstEventMs, beside: $b.firstEventMs, quiet: (($a | quiet) and ($b | quiet))}] as $p |
 		{part: "toolspike", streams: .[0].streams, pairs: ($p | length),
 		 aloneMs: {p50: ($p | map(.alone.p50) | med), p99: ($p | map(.alone.p99) | med)},
 		 besideSpikeMs: {p50: ($p | map(.beside.p50) | med), p99: ($p | map(.beside.p99) | med)},
