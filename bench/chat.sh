@@ -28,13 +28,13 @@
 #             (no tool job queued or running) and beside SPIKE_TOOLS
 #             concurrent chats whose model calls search_web while the
 #             tool's upstream (a relmock of its own) answers only at the
-#             tool's timeout (SPIKE_TIMEOUT_MS, every attempt a timeout;
+#             tool's timeout (SPIKE_TIMEOUT_MS, each attempt waits it out;
 #             the tool's queue and running caps the defaults, its circuit
 #             kept closed; after the spike the upstream refuses at once
 #             and the jobs left become dead letters):
-#             SPIKE_PAIRS pairs of runs (alone first in odd pairs, beside
-#             first in even ones), each
-#             pair's p99s and the host's steal time during each, the
+#             SPIKE_PAIRS pairs of runs (alone first in odd pairs,
+#             beside first in even ones), each pair's p99s and the
+#             host's steal time during each, the
 #             medians and the median of the ratios, of all pairs and of
 #             the quiet ones (in both runs, steal at most
 #             SPIKE_QUIET_STEAL_MS, and at most SPIKE_QUIET_PEAK_MS of it
@@ -663,8 +663,11 @@ tool_fault() {
 spike_drain() {
 	local i
 	for i in $(seq 120); do
-		"$RELSTAT" -n "$SHM" -j 2>/dev/null |
-			jq -e '[.tools[]? | .queued + .running] | add // 0 | . == 0' >/dev/null && return 0
+		if "$RELSTAT" -n "$SHM" -j 2>/dev/null |
+			jq -e '[.tools[] | .queued + .running] | add | . == 0' >/dev/null; then
+			echo "  tool jobs drained in $(((i - 1) * 5 / 10)).$(((i - 1) * 5 % 10)) s"
+			return 0
+		fi
 		sleep 0.5
 	done
 	echo "  tool jobs still queued or running after 60 s: $("$RELSTAT" -n "$SHM" -j | jq -c '.tools.search_web | {queued, running}')"
