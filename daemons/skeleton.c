@@ -464,6 +464,58 @@ heartbeat(struct role_ctx *ctx)
 	SHM_STORE(&ctx->self->heartbeat_at, now_ms());
 }
 
+/*
+ * The loop's lag: a probe each LAG_PROBE_MS measures how late the loop
+ * comes to it (a callback that blocks, or the machine not running the
+ * process).  loop.lagMaxMs is the most of the window now filling and the
+ * one before (LAG_WINDOW_MS each); loop.late counts the probes
+ * LAG_LATE_MS or more late.
+ */
+#define LAG_PROBE_MS 100
+#define LAG_WINDOW_MS 10000
+#define LAG_LATE_MS 10
+
+struct lag_probe {
+	struct role_ctx *ctx;
+	uint64_t due;        /* monotonic ms the probe should run */
+	uint64_t window_end; /* when the window now filling closes */
+	uint64_t max_now, max_before;
+};
+
+/* lag_observe - a probe that ran at now (monotonic ms) */
+static void
+lag_observe(struct lag_probe *p, uint64_t now)
+{
+	uint64_t late = now > p->due ? now - p->due : 0;
+
+	if (late >= LAG_LATE_MS)
+		SHM_INC(&p->ctx->self->counters.loop_late);
+	if (now >= p->window_end) {
+		/* a window of no probe at all counts as one of no lag */
+		p->max_before = now - p->window_end < LAG_WINDOW_MS ?
+		    p->max_now : 0;
+		p->max_now = 0;
+		p->window_end = now + LAG_WINDOW_MS;
+	}
+	if (late > p->max_now)
+		p->max_now = late;
+	SHM_STORE(&p->ctx->self->counters.loop_lag_max_ms,
+	    p->max_now > p->max_before ? p->max_now : p->max_before);
+	/* the next one is due a period after this one was, or after now
+	 * when the loop missed whole periods (libevent reschedules so) */
+	p->due += LAG_PROBE_MS;
+	if (p->due <= now)
+		p->due = now + LAG_PROBE_MS;
+}
+
+static void
+on_lag_probe(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	lag_observe(arg, mono_ms());
+}
+
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -619,8 +671,10 @@ int
 role_main(int argc, char **argv, const struct role_ops *ops)
 {
 	struct role_ctx *ctx = &the_ctx;
-	struct event *ev_term, *ev_int, *ev_hup, *ev_tick;
+	struct event *ev_term, *ev_int, *ev_hup, *ev_tick, *ev_lag;
 	struct timeval one_s = { 1, 0 };
+	struct timeval lag_period = { 0, LAG_PROBE_MS * 1000 };
+	struct lag_probe lag = { ctx, 0, 0, 0, 0 };
 	char ident[48], err[512];
 	int opt, to_syslog = 0, have_slot = 0, have_inst = 0;
 	uint64_t gen;
@@ -700,7 +754,8 @@ role_main(int argc, char **argv, const struct role_ops *ops)
 	ev_int = evsignal_new(ctx->base, SIGINT, on_signal, ctx);
 	ev_hup = evsignal_new(ctx->base, SIGHUP, on_signal, ctx);
 	ev_tick = event_new(ctx->base, -1, EV_PERSIST, on_tick, ctx);
-	if (!ev_term || !ev_int || !ev_hup || !ev_tick ||
+	ev_lag = event_new(ctx->base, -1, EV_PERSIST, on_lag_probe, &lag);
+	if (!ev_term || !ev_int || !ev_hup || !ev_tick || !ev_lag ||
 	    evsignal_add(ev_term, NULL) || evsignal_add(ev_int, NULL) ||
 	    evsignal_add(ev_hup, NULL) || event_add(ev_tick, &one_s))
 		fatalx("cannot set up signals and timers");
@@ -721,6 +776,11 @@ role_main(int argc, char **argv, const struct role_ops *ops)
 	log_info("ready (pid %ld, config generation %llu)", (long)getpid(),
 	    (unsigned long long)gen);
 
+	/* the probe starts with the loop (start-up is not lag) */
+	lag.due = mono_ms() + LAG_PROBE_MS;
+	lag.window_end = lag.due + LAG_WINDOW_MS;
+	if (event_add(ev_lag, &lag_period))
+		fatalx("cannot set up the loop's lag probe");
 	event_base_loop(ctx->base, EVLOOP_NO_EXIT_ON_EMPTY);
 
 	log_info("stopping");
@@ -733,6 +793,7 @@ role_main(int argc, char **argv, const struct role_ops *ops)
 	event_free(ev_int);
 	event_free(ev_hup);
 	event_free(ev_tick);
+	event_free(ev_lag);
 	event_base_free(ctx->base);
 	shm_detach(&ctx->shm);
 	config_free(ctx->cfg);

@@ -211,20 +211,27 @@ sec_processes(FILE *out, json_t *snap, struct rates *r)
 	json_t *p;
 	size_t i;
 	uint64_t now = now_ms();
-	char up[24], hb[24];
+	char up[24], hb[24], lag[24];
 
 	(void)r;
-	fprintf(out, "%-12s %4s %8s %-9s %8s %8s %9s  %s\n", "PROCESS",
-	    "INST", "PID", "STATE", "RESTARTS", "UP", "HEARTBEAT",
+	fprintf(out, "%-12s %4s %7s %-9s %8s %7s %9s %5s  %s\n", "PROCESS",
+	    "INST", "PID", "STATE", "RESTARTS", "UP", "HEARTBEAT", "LAG",
 	    "LAST EXIT");
 	json_array_foreach(json_object_get(snap, "processes"), i, p) {
 		json_t *le = json_object_get(p, "lastExit");
 
-		fprintf(out, "%-12s %4lld %8lld %-9s %8lld %8s %9s  %s\n",
+		/* loop.lagMaxMs: roles only (the supervisor has no probe) */
+		if (strcmp(jstr(p, "role"), "supervisor") == 0)
+			snprintf(lag, sizeof(lag), "-");
+		else
+			snprintf(lag, sizeof(lag), "%lldms",
+			    jnum(json_object_get(p, "counters"),
+				"loop.lagMaxMs"));
+		fprintf(out, "%-12s %4lld %7lld %-9s %8lld %7s %9s %5s  %s\n",
 		    jstr(p, "role"), jnum(p, "instance"), jnum(p, "pid"),
 		    jstr(p, "state"), jnum(p, "restarts"),
 		    age(jnum(p, "startedAt"), now, up, sizeof(up)),
-		    age(jnum(p, "heartbeatAt"), now, hb, sizeof(hb)),
+		    age(jnum(p, "heartbeatAt"), now, hb, sizeof(hb)), lag,
 		    json_is_string(le) ? json_string_value(le) : "-");
 	}
 }

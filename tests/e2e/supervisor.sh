@@ -1,7 +1,9 @@
 #!/bin/bash
 # supervisor.sh - the process graph end to end: all roles ready, a ping
-# through every nng link, kill -9 of one child of each role (restarted with
-# a new pid and restart count +1), then SIGTERM: exit 0 and nothing left.
+# through every nng link, the loop's lag of a process stopped for a while
+# (relstat -j, relstat -1, /metrics), kill -9 of one child of each role
+# (restarted with a new pid and restart count +1), then SIGTERM: exit 0
+# and nothing left.
 . "$(dirname "$0")/lib.sh"
 
 write_config "$T/relgate.json"
@@ -26,6 +28,20 @@ check "config section present, shm name as configured" 'jq -e --arg s "$SHM" ".c
 check "relctl ping exits 0" '[ "$prc" -eq 0 ]'
 check "ping: 24 links answered, none failed, 7 processes" 'jq -e ".linksOk == 24 and .linksFailed == 0 and .processesAnswered == 7" "$T/ping.json"'
 "$RELCTL" -c "$T/relgate.json" ping | tail -n 1
+
+# the loop's lag: every role has the probe's gauge and counter; a
+# process stopped for 400 ms finds its next probe at least 300 ms late
+check "every role reports loop.lagMaxMs and loop.late" 'snap | jq -e "[.processes[] | select(.role != \"supervisor\") | .counters | has(\"loop.lagMaxMs\") and has(\"loop.late\")] | length == 7 and all"'
+sel='.processes[] | select(.role == "admission" and .instance == 0)'
+apid=$(snap | jq -r "$sel | .pid")
+late0=$(snap | jq -r "$sel | .counters[\"loop.late\"]")
+kill -STOP "$apid"; sleep 0.4; kill -CONT "$apid"
+check "admission.0 stopped for 400 ms: loop.lagMaxMs 250 to 5000 (its next probe at least 300 ms late), loop.late up" 'wait_for 3 "$sel | .counters[\"loop.lagMaxMs\"] >= 250 and .counters[\"loop.lagMaxMs\"] < 5000 and .counters[\"loop.late\"] > $late0"'
+snap | jq -c "$sel | .counters | {\"loop.lagMaxMs\", \"loop.late\"}" | sed 's/^/  /'
+lag=$("$RELSTAT" -n "$SHM" -1 | awk '$1 == "admission" && $2 == 0 { print $8 }')
+check "relstat -1: admission.0's LAG column shows it ($lag)" '[[ "$lag" =~ ^[0-9]+ms$ ]] && [ "${lag%ms}" -ge 250 ]'
+mv=$(curl -sf "http://127.0.0.1:$ADMIN/metrics" | grep '^relgate_loop_lag_max_seconds{' | grep 'role="admission"' | grep 'instance="0"' | awk '{ print $2 }')
+check "/metrics: relgate_loop_lag_max_seconds of admission.0 at least 0.25 ($mv)" '[ -n "$mv" ] && awk -v v="$mv" "BEGIN { exit !(v >= 0.25) }"'
 
 for role in ingress admission provider tool-worker monitor; do
 	sel=".processes[] | select(.role == \"$role\" and .instance == 0)"
