@@ -39,6 +39,8 @@
 #             the quiet ones (in both runs, steal at most
 #             SPIKE_QUIET_STEAL_MS, and at most SPIKE_QUIET_PEAK_MS of it
 #             in any 100 ms), and the median p99 of each side's quiet runs;
+#             per run also relgate's event loop probes 10 ms or more late
+#             (loopLate, relstat's loop.late over all processes);
 #             SPIKE_TOOLS=0 is the control: the same pairs, no spike
 #
 # Settings from the environment (defaults): STREAMS (20000), DURATION
@@ -639,17 +641,24 @@ table() {
 # tools, its JSON line (with the host's steal time, and the most of it in
 # 100 ms) into toolspike.sum
 spike_run() {
-	local watch
+	local watch late0
 	steal_watch "$T/steal.tl" $((TTFT_SECONDS + 40)) &
 	watch=$!
 	PIDS="$PIDS $watch"
+	late0=$(loop_late)
 	cpu_ticks "$3"
 	ttft_run relgate "$SPIKE_PLAIN" "$SPIKE_TOKENS" >"$T/run.json"
 	cpu_ticks "$4"
 	stop "$watch"
 	jq -c --argjson pair "$1" --arg run "$2" --argjson steal "$(steal_ms "$3" "$4")" \
-		--argjson peak "$(steal_peak "$T/steal.tl")" \
-		'. + {part: "toolspike", pair: $pair, run: $run, stealMs: $steal, stealPeakMs: $peak}' "$T/run.json" >>"$T/toolspike.sum"
+		--argjson peak "$(steal_peak "$T/steal.tl")" --argjson late "$(($(loop_late) - late0))" \
+		'. + {part: "toolspike", pair: $pair, run: $run, stealMs: $steal, stealPeakMs: $peak, loopLate: $late}' "$T/run.json" >>"$T/toolspike.sum"
+}
+
+# loop_late - relgate's event loop probes run 10 ms or more late so far,
+# over all its processes (relstat -j, loop.late)
+loop_late() {
+	"$RELSTAT" -n "$SHM" -j | jq '.totals["loop.late"] // 0'
 }
 
 # tool_fault SPEC - the tools' relmock answers with SPEC from now on
@@ -734,7 +743,7 @@ part_toolspike() {
 		fi
 		echo "  pair $pair: relgate's CPU alone: $(cpu_spent "$T/cpu0" "$T/cpu1")"
 		echo "  pair $pair: relgate's CPU beside: $(cpu_spent "$T/cpu2" "$T/cpu3")"
-		jq -sc --argjson pair "$pair" '[.[] | select(.pair == $pair)] | (map(select(.run == "alone"))[0]) as $a | (map(select(.run == "beside"))[0]) as $b | {pair: $pair, first: .[0].run, aloneP99: $a.firstEventMs.p99, besideP99: $b.firstEventMs.p99, stealMs: [$a.stealMs, $b.stealMs], stealPeakMs: [$a.stealPeakMs, $b.stealPeakMs]}' "$T/toolspike.sum"
+		jq -sc --argjson pair "$pair" '[.[] | select(.pair == $pair)] | (map(select(.run == "alone"))[0]) as $a | (map(select(.run == "beside"))[0]) as $b | {pair: $pair, first: .[0].run, aloneP99: $a.firstEventMs.p99, besideP99: $b.firstEventMs.p99, stealMs: [$a.stealMs, $b.stealMs], stealPeakMs: [$a.stealPeakMs, $b.stealPeakMs], loopLate: [$a.loopLate, $b.loopLate]}' "$T/toolspike.sum"
 	done
 	echo "  tool chats: $(jq -sc '{requests: (map(.requests) | add), completed: (map(.completed) | add), status200: (map(.status["200"] // 0) | add), timeouts: (map(.timeouts) | add)}' "$T/spike-tools.all" 2>/dev/null)"
 	echo "  relgate: $("$RELSTAT" -n "$SHM" -j | jq -c '.totals | {toolCalls: .["provider.toolCalls"], toolJobsQueued: .["provider.toolJobsQueued"], toolWaitTimeouts: .["provider.toolWaitTimeouts"], toolResults: .["provider.toolResults"], jobsRetried: .["toolWorker.jobsRetried"], jobsDead: .["toolWorker.jobsDead"], jobsPostponed: .["toolWorker.jobsPostponed"]}' 2>/dev/null)"
@@ -742,14 +751,15 @@ part_toolspike() {
 	stop "$TM_PID"
 	jq -sc --argjson quiet "$SPIKE_QUIET_STEAL_MS" --argjson peak "$SPIKE_QUIET_PEAK_MS" 'def med: sort | if length == 0 then null else (.[(length - 1) / 2 | floor] + .[length / 2 | floor]) / 2 end;
 		def r3: . * 1000 | round / 1000;
+		def m3: med | if . == null then null else r3 end;
 		def ratio: [.[] | select((.alone.p99 // 0) > 0) | .beside.p99 / .alone.p99] | med | if . == null then null else r3 end;
 		def quiet: .stealMs <= $quiet and (.stealPeakMs // 0) <= $peak;
 		[group_by(.pair)[] | (map(select(.run == "alone"))[0]) as $a |
 		  (map(select(.run == "beside"))[0]) as $b |
 		  {alone: $a.firstEventMs, beside: $b.firstEventMs, quiet: (($a | quiet) and ($b | quiet))}] as $p |
 		{part: "toolspike", streams: .[0].streams, pairs: ($p | length),
-		 aloneMs: {p50: ($p | map(.alone.p50) | med), p99: ($p | map(.alone.p99) | med)},
-		 besideSpikeMs: {p50: ($p | map(.beside.p50) | med), p99: ($p | map(.beside.p99) | med)},
+		 aloneMs: {p50: ($p | map(.alone.p50) | m3), p99: ($p | map(.alone.p99) | m3)},
+		 besideSpikeMs: {p50: ($p | map(.beside.p50) | m3), p99: ($p | map(.beside.p99) | m3)},
 		 p99Ratios: [$p[] | if (.alone.p99 // 0) > 0 then (.beside.p99 / .alone.p99 | r3) else null end],
 		 p99Ratio: ($p | ratio),
 		 quietPairs: ([$p[] | select(.quiet)] | length),
@@ -758,7 +768,7 @@ part_toolspike() {
 		 ($q | map(select(.run == "alone") | .firstEventMs.p99)) as $a |
 		 ($q | map(select(.run != "alone") | .firstEventMs.p99)) as $b |
 		 {quietRuns: {alone: ($a | length), beside: ($b | length)},
-		  quietRunsP99Ms: {alone: ($a | med | if . == null then null else r3 end), beside: ($b | med | if . == null then null else r3 end)},
+		  quietRunsP99Ms: {alone: ($a | m3), beside: ($b | m3)},
 		  quietRunsP99Ratio: (if ($a | med // 0) > 0 and ($b | med) != null then ($b | med) / ($a | med) | r3 else null end)})' \
 		"$T/toolspike.sum" | tee "$T/toolspike.result"
 }
