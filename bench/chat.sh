@@ -752,7 +752,7 @@ part_toolspike() {
 	jq -sc --argjson quiet "$SPIKE_QUIET_STEAL_MS" --argjson peak "$SPIKE_QUIET_PEAK_MS" 'def med: sort | if length == 0 then null else (.[(length - 1) / 2 | floor] + .[length / 2 | floor]) / 2 end;
 		def r3: . * 1000 | round / 1000;
 		def m3: med | if . == null then null else r3 end;
-		def ratio: [.[] | select((.alone.p99 // 0) > 0) | .beside.p99 / .alone.p99] | med | if . == null then null else r3 end;
+		def ratio: [.[] | select((.alone.p99 // 0) > 0) | .beside.p99 / .alone.p99] | m3;
 		def quiet: .stealMs <= $quiet and (.stealPeakMs // 0) <= $peak;
 		[group_by(.pair)[] | (map(select(.run == "alone"))[0]) as $a |
 		  (map(select(.run == "beside"))[0]) as $b |

@@ -83,7 +83,6 @@ static struct tw the_tw;
 
 #define CFG(w) ((w)->ctx->cfg)
 
-
 /* --- store steps ---------------------------------------------------------*/
 
 static int

@@ -34,8 +34,9 @@ for f in "$dir"/*; do
 		continue
 	fi
 	# leak blocks: "Direct|Indirect leak of ..." up to the blank line;
-	# ours when a frame names TOP, nng's when every frame is outside TOP
-	# and one is libnng's, anything else unknown (fails too)
+	# ours when a frame is in one of relgate's sources or under TOP,
+	# nng's when no frame is and one is libnng's (or nng_listen or
+	# nng_dial's), anything else unknown (fails too)
 	out=$(awk -v top="$top" -v srcs="$srcs" '
 		function judge(   i, n, l) {
 			if (blk == "") return
@@ -68,7 +69,7 @@ for f in "$dir"/*; do
 		END { judge() }' "$f")
 	if [ -z "$out" ] && ! grep -Evq '^(==[0-9]+==Running thread [0-9]+ was not suspended\. False leaks are possible\.)?$' "$f"; then
 		# LeakSanitizer could not stop every thread of a process that
-		# was exiting (nng's, as it closed): a warning, not a leak
+		# was exiting: a warning, not a leak
 		echo "sanitizer: ${f##*/}: LeakSanitizer could not stop $(grep -c 'was not suspended' "$f") thread(s) at exit; no leak"
 		continue
 	fi
